@@ -1,0 +1,142 @@
+"""The cohort manifest (``cohort.toml``): what time zero is, the endpoint, covariates, markers."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from cohort.errors import CohortError, Problem
+from cohort.vocabulary import MANIFEST_FILE, CovariateType, Endpoint
+
+# Default surveillance after resection: every 90 days for two years, then every 180
+# (AASLD/EASL practice, shared/clinical-facts.md).
+DEFAULT_SCHEDULE_DAYS: list[float] = [90, 180, 270, 360, 450, 540, 630, 720]
+DEFAULT_THEN_EVERY_DAYS = 180
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarkerSpec(_Strict):
+    """A marker's canonical unit and optional clinical thresholds."""
+
+    unit: str
+    positive_at: float | None = Field(default=None, ge=0, description="clinical cut-off (≥)")
+    upper_normal: float | None = Field(default=None, ge=0, description="upper limit of normal")
+    conversions: dict[str, float] = Field(
+        default_factory=dict, description="unit -> factor into the canonical unit"
+    )
+    label: str | None = None
+    loinc: str | None = None
+
+    @field_validator("conversions")
+    @classmethod
+    def _positive_factors(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: f for k, f in v.items() if not f > 0}
+        if bad:
+            raise ValueError(f"conversion factors must be > 0, got {bad}")
+        return v
+
+
+class ScheduleSpec(_Strict):
+    """Planned days since index (imaging scans or blood draws), then a regular interval."""
+
+    schedule_days: list[float] = Field(default_factory=lambda: list(DEFAULT_SCHEDULE_DAYS))
+    then_every_days: float | None = Field(default=DEFAULT_THEN_EVERY_DAYS, gt=0)
+
+    @field_validator("schedule_days")
+    @classmethod
+    def _sorted_non_negative(cls, v: list[float]) -> list[float]:
+        if any(d < 0 for d in v):
+            raise ValueError(f"schedule days must be >= 0, got {v}")
+        if list(v) != sorted(set(v)):
+            raise ValueError(f"schedule days must be strictly increasing, got {v}")
+        return v
+
+    def days_until(self, until_day: float) -> list[float]:
+        """Planned days up to ``until_day`` (inclusive), extending with ``then_every_days``."""
+        days = [d for d in self.schedule_days if d <= until_day]
+        if self.then_every_days and self.schedule_days:
+            nxt = self.schedule_days[-1] + self.then_every_days
+            while nxt <= until_day:
+                days.append(nxt)
+                nxt += self.then_every_days
+        return days
+
+    def next_after(self, day: float) -> float | None:
+        """First planned day strictly after ``day`` (None when the schedule has ended)."""
+        for d in self.schedule_days:
+            if d > day:
+                return d
+        if not (self.then_every_days and self.schedule_days):
+            return None
+        last = self.schedule_days[-1]
+        k = int((day - last) // self.then_every_days) + 1
+        return last + k * self.then_every_days
+
+
+class StudySpec(_Strict):
+    """Optional study-design columns (declared, never hard-coded) used by ``ctcmon describe``."""
+
+    arm: str | None = None
+    histology: str | None = None
+    metastatic: str | None = None
+    ecog: str | None = None
+    child_pugh: str | None = None
+    endpoint_years: float | None = Field(default=None, gt=0)
+
+
+class Manifest(_Strict):
+    """``cohort.toml``. Unknown keys are refused so a typo never silently changes an analysis."""
+
+    name: str
+    time_zero: str
+    endpoint: Endpoint = "rfs"
+    horizon_days: float | None = Field(default=None, gt=0)
+    covariates: dict[str, CovariateType] = Field(default_factory=dict)
+    markers: dict[str, MarkerSpec]
+    imaging: ScheduleSpec | None = None
+    draws: ScheduleSpec | None = None
+    study: StudySpec | None = None
+
+    @field_validator("markers")
+    @classmethod
+    def _at_least_one_marker(cls, v: dict[str, MarkerSpec]) -> dict[str, MarkerSpec]:
+        if not v:
+            raise ValueError("declare at least one marker under [markers.<code>]")
+        return v
+
+    def imaging_schedule(self) -> ScheduleSpec:
+        """The surveillance schedule: declared, else the default 3-monthly then 6-monthly."""
+        return self.imaging or ScheduleSpec()
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+def load_manifest(folder: Path) -> Manifest:
+    """Read and check ``cohort.toml`` in ``folder``; raise CohortError naming each bad key."""
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        raise CohortError([Problem(MANIFEST_FILE, None, None, f"missing: no {path}")])
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise CohortError([Problem(MANIFEST_FILE, None, None, f"not valid TOML: {exc}")]) from exc
+    return parse_manifest(raw)
+
+
+def parse_manifest(raw: dict[str, Any]) -> Manifest:
+    """Validate a manifest mapping, turning pydantic errors into contract problems."""
+    try:
+        return Manifest.model_validate(raw)
+    except ValidationError as exc:
+        problems = [
+            Problem(MANIFEST_FILE, None, ".".join(str(p) for p in err["loc"]) or None, err["msg"])
+            for err in exc.errors()
+        ]
+        raise CohortError(problems) from exc

@@ -1,0 +1,180 @@
+"""Per-file column rules of the data contract, as pandera schemas over raw string columns.
+
+Files are read as text so that every bad cell can be reported with its row and the text
+the user wrote; parsing happens only once the whole cohort has passed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+
+from cohort.manifest import Manifest
+from cohort.vocabulary import (
+    ADVERSE_EVENTS_FILE,
+    CRITERIA,
+    CRITERIA_VALUES,
+    DATE,
+    DEATH_DATE,
+    DRAW_ID,
+    END_DATE,
+    FINDING,
+    FINDINGS,
+    GRADE,
+    IMAGING_FILE,
+    INDEX_DATE,
+    LAST_FOLLOWUP_DATE,
+    MARKER,
+    MEASUREMENTS_FILE,
+    MODALITIES,
+    MODALITY,
+    OUTCOMES_FILE,
+    PATIENT_ID,
+    PATIENTS_FILE,
+    PROGRESSION_DATE,
+    QUALIFIER,
+    QUALIFIERS,
+    RECURRENCE_DATE,
+    RESPONSE,
+    RESPONSES,
+    SITE_ID,
+    START_DATE,
+    TERM,
+    TREATMENT,
+    TREATMENTS_FILE,
+    UNIT,
+    VALUE,
+)
+
+BINARY_TRUE = ("1", "1.0", "true", "yes", "y")
+BINARY_FALSE = ("0", "0.0", "false", "no", "n")
+
+
+def parse_dates(s: pd.Series) -> pd.Series:
+    """Strict ISO ``YYYY-MM-DD``; anything else (and blanks) becomes NaT."""
+    return pd.to_datetime(
+        s.where(s.str.fullmatch(r"\d{4}-\d{2}-\d{2}")), format="%Y-%m-%d", errors="coerce"
+    )
+
+
+def parse_numbers(s: pd.Series) -> pd.Series:
+    """Finite floats; anything else (and blanks) becomes NaN."""
+    out = pd.to_numeric(s.str.strip(), errors="coerce").astype(float)
+    return out.where(np.isfinite(out))
+
+
+def parse_binary(s: pd.Series) -> pd.Series:
+    low = s.str.strip().str.lower()
+    return pd.Series(
+        np.select([low.isin(BINARY_TRUE), low.isin(BINARY_FALSE)], [1.0, 0.0], np.nan),
+        index=s.index,
+    )
+
+
+def _blank(s: pd.Series) -> pd.Series:
+    return s.str.strip() == ""
+
+
+def _present(s: pd.Series) -> pd.Series:
+    return ~_blank(s)
+
+
+def _iso_date(optional: bool = False) -> pa.Check:
+    def check(s: pd.Series) -> pd.Series:
+        ok = parse_dates(s).notna()
+        return ok | _blank(s) if optional else ok
+
+    return pa.Check(check, error="not a date in ISO format YYYY-MM-DD")
+
+
+def _required_text(what: str) -> pa.Check:
+    return pa.Check(_present, error=f"{what} is empty")
+
+
+def _one_of(allowed: tuple[str, ...], optional: bool = False) -> pa.Check:
+    def check(s: pd.Series) -> pd.Series:
+        ok = s.isin(allowed)
+        return ok | _blank(s) if optional else ok
+
+    return pa.Check(check, error=f"must be one of {list(allowed)}")
+
+
+def _column(*checks: pa.Check, required: bool = True) -> pa.Column:
+    return pa.Column(str, list(checks), required=required, nullable=False)
+
+
+def _covariate_check(kind: str) -> pa.Check:
+    if kind == "numeric":
+        return pa.Check(lambda s: parse_numbers(s).notna() | _blank(s), error="not a number")
+    if kind == "binary":
+        return pa.Check(
+            lambda s: parse_binary(s).notna() | _blank(s), error="binary covariate must be 0 or 1"
+        )
+    return pa.Check(lambda s: pd.Series(True, index=s.index), error="categorical")
+
+
+def file_schemas(manifest: Manifest) -> dict[str, pa.DataFrameSchema]:
+    """The column rules of each contract file, given the manifest's covariates."""
+    patient_cols = {
+        PATIENT_ID: _column(_required_text("patient_id")),
+        SITE_ID: _column(_required_text("site_id")),
+        INDEX_DATE: _column(_iso_date()),
+    }
+    for name, kind in manifest.covariates.items():
+        patient_cols[name] = _column(_covariate_check(kind))
+    value_check = pa.Check(lambda s: parse_numbers(s).ge(0), error="value must be a number >= 0")
+    return {
+        PATIENTS_FILE: pa.DataFrameSchema(patient_cols),
+        MEASUREMENTS_FILE: pa.DataFrameSchema(
+            {
+                PATIENT_ID: _column(_required_text("patient_id")),
+                DATE: _column(_iso_date()),
+                MARKER: _column(_required_text("marker")),
+                VALUE: _column(value_check),
+                UNIT: _column(_required_text("unit")),
+                QUALIFIER: _column(_one_of(QUALIFIERS, optional=True), required=False),
+                DRAW_ID: _column(required=False),
+            }
+        ),
+        IMAGING_FILE: pa.DataFrameSchema(
+            {
+                PATIENT_ID: _column(_required_text("patient_id")),
+                DATE: _column(_iso_date()),
+                MODALITY: _column(_one_of(MODALITIES)),
+                FINDING: _column(_one_of(FINDINGS)),
+                RESPONSE: _column(_one_of(RESPONSES, optional=True), required=False),
+                CRITERIA: _column(_one_of(CRITERIA_VALUES, optional=True), required=False),
+            }
+        ),
+        OUTCOMES_FILE: pa.DataFrameSchema(
+            {
+                PATIENT_ID: _column(_required_text("patient_id")),
+                LAST_FOLLOWUP_DATE: _column(_iso_date()),
+                RECURRENCE_DATE: _column(_iso_date(optional=True), required=False),
+                PROGRESSION_DATE: _column(_iso_date(optional=True), required=False),
+                DEATH_DATE: _column(_iso_date(optional=True), required=False),
+            }
+        ),
+        TREATMENTS_FILE: pa.DataFrameSchema(
+            {
+                PATIENT_ID: _column(_required_text("patient_id")),
+                START_DATE: _column(_iso_date()),
+                END_DATE: _column(_iso_date(optional=True), required=False),
+                TREATMENT: _column(_required_text("treatment")),
+            }
+        ),
+        ADVERSE_EVENTS_FILE: pa.DataFrameSchema(
+            {
+                PATIENT_ID: _column(_required_text("patient_id")),
+                DATE: _column(_iso_date()),
+                TERM: _column(_required_text("term")),
+                GRADE: _column(
+                    pa.Check(
+                        lambda s: s.str.strip().isin(["1", "2", "3", "4", "5"]),
+                        error="CTCAE grade must be an integer 1-5",
+                    )
+                ),
+            }
+        ),
+    }

@@ -1,0 +1,3 @@
+from ctcmon.cli import main
+
+main()

@@ -1,0 +1,99 @@
+"""Shared CLI plumbing: clean failures (no tracebacks for bad input), --json, progress."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from cohort.errors import CohortError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail(reason: str, code: int = EXIT_FAILURE) -> NoReturn:
+    """One-line reason on stderr, non-zero exit."""
+    err.print(f"[bold red]error:[/] {reason}", markup=True)
+    raise typer.Exit(code)
+
+
+def emit_json(payload: Any) -> None:
+    sys.stdout.write(json.dumps(payload, indent=2, default=str, allow_nan=False) + "\n")
+
+
+def report_cohort_error(exc: CohortError, as_json: bool) -> NoReturn:
+    """Exit 2 with the one-line reason and the full list of problems (file, row, column, reason)."""
+    if as_json:
+        emit_json(
+            {"ok": False, "reason": str(exc), "problems": [p.as_dict() for p in exc.problems]}
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
+    err.print(f"[bold red]error:[/] {exc}", markup=True)
+    for p in exc.problems:
+        out.print(f"  {p}", markup=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def guarded(as_json: bool, work: Callable[[], R]) -> R:
+    """Run ``work``; turn expected errors into clean exits. CTCMON_DEBUG=1 shows tracebacks."""
+    try:
+        return work()
+    except typer.Exit:
+        raise
+    except CohortError as exc:
+        report_cohort_error(exc, as_json)
+    except (
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        KeyError,
+        LookupError,
+    ) as exc:
+        if os.environ.get("CTCMON_DEBUG"):
+            raise
+        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        if as_json:
+            emit_json({"ok": False, "reason": str(reason)})
+            raise typer.Exit(EXIT_FAILURE) from None
+        fail(str(reason))
+    except KeyboardInterrupt:
+        fail("interrupted", 130)
+
+
+@contextmanager
+def progress(
+    description: str, enabled: bool = True
+) -> Iterator[Callable[[str, float | None], None]]:
+    """A transient progress bar on stderr; yields ``update(description, fraction)``."""
+    if not enabled or not err.is_terminal:
+
+        def log_only(desc: str, fraction: float | None = None) -> None:
+            logging.getLogger("ctcmon").info("%s", desc)
+
+        yield log_only
+        return
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(description, total=1.0)
+
+        def update(desc: str, fraction: float | None = None) -> None:
+            bar.update(task, description=desc, completed=fraction if fraction is not None else None)
+
+        yield update

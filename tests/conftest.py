@@ -1,0 +1,120 @@
+"""Fixtures shared by every test package: small contract cohorts written to disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+MANIFEST = """\
+name = "tiny-hcc"
+time_zero = "resection"
+endpoint = "rfs"
+horizon_days = 730
+
+[covariates]
+age = "numeric"
+sex = "categorical"
+microvascular_invasion = "binary"
+
+[markers.ctc_total]
+unit = "cells/7.5mL"
+positive_at = 2
+
+[markers.afp]
+unit = "ng/mL"
+upper_normal = 20
+
+[imaging]
+schedule_days = [90, 180, 270, 360]
+"""
+
+
+def tiny_tables() -> dict[str, pd.DataFrame]:
+    """Four patients: p1 recurs (rising CTC), p2 recurrence-free, p3 dies, p4 censored early."""
+    patients = pd.DataFrame(
+        {
+            "patient_id": ["p1", "p2", "p3", "p4"],
+            "site_id": ["site-a", "site-a", "site-b", "site-b"],
+            "index_date": ["2024-01-10", "2024-02-01", "2024-03-01", "2024-03-15"],
+            "age": ["61", "55", "", "70"],
+            "sex": ["M", "F", "M", "M"],
+            "microvascular_invasion": ["1", "0", "0", "1"],
+        }
+    )
+    m = [
+        ("p1", "2024-01-08", "ctc_total", "3", "cells/7.5mL", "", "d1"),
+        ("p1", "2024-01-08", "afp", "2", "ng/mL", "<", "d1"),
+        ("p1", "2024-02-10", "ctc_total", "2", "cells/5mL", "", "d2"),
+        ("p1", "2024-02-10", "afp", "30", "IU/mL", "", "d2"),
+        ("p1", "2024-04-10", "ctc_total", "6", "cells/7.5mL", "", "d3"),
+        ("p2", "2024-02-01", "ctc_total", "0", "cells/7.5mL", "", ""),
+        ("p2", "2024-05-01", "ctc_total", "1", "cells/7.5mL", "", ""),
+        ("p2", "2024-05-01", "afp", "4", "ng/mL", "", ""),
+        ("p3", "2024-04-01", "ctc_total", "1", "cells/7.5mL", "", ""),
+        ("p4", "2024-03-20", "afp", "8", "ng/mL", "", ""),
+    ]
+    measurements = pd.DataFrame(
+        m, columns=["patient_id", "date", "marker", "value", "unit", "qualifier", "draw_id"]
+    )
+    imaging = pd.DataFrame(
+        {
+            "patient_id": ["p1", "p1", "p2", "p2"],
+            "date": ["2024-04-12", "2024-07-10", "2024-05-02", "2024-08-01"],
+            "modality": ["MRI", "CT", "MRI", "US"],
+            "finding": ["no_evidence", "recurrence", "no_evidence", "indeterminate"],
+        }
+    )
+    outcomes = pd.DataFrame(
+        {
+            "patient_id": ["p1", "p2", "p3", "p4"],
+            "last_followup_date": ["2024-09-01", "2025-06-01", "2024-06-01", "2024-04-01"],
+            "recurrence_date": ["2024-07-10", "", "", ""],
+            "death_date": ["", "", "2024-06-01", ""],
+        }
+    )
+    return {
+        "patients": patients,
+        "measurements": measurements,
+        "imaging": imaging,
+        "outcomes": outcomes,
+    }
+
+
+def write_cohort(
+    folder: Path, tables: dict[str, pd.DataFrame], manifest: str = MANIFEST, fmt: str = "csv"
+) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "cohort.toml").write_text(manifest, encoding="utf-8")
+    for name, frame in tables.items():
+        if fmt == "csv":
+            frame.to_csv(folder / f"{name}.csv", index=False)
+        else:
+            frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+@pytest.fixture
+def make_cohort(tmp_path: Path) -> Callable[..., Path]:
+    """Write the tiny cohort, optionally altered: ``make_cohort(edit=fn, manifest=..., fmt=...)``."""
+    counter = iter(range(1000))
+
+    def make(
+        edit: Callable[[dict[str, pd.DataFrame]], None] | None = None,
+        manifest: str = MANIFEST,
+        fmt: str = "csv",
+    ) -> Path:
+        tables = tiny_tables()
+        if edit is not None:
+            edit(tables)
+        return write_cohort(tmp_path / f"cohort{next(counter)}", tables, manifest, fmt)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def pbcseq_dir() -> Path:
+    """The shipped Mayo PBC serial-lab cohort."""
+    return Path(__file__).resolve().parents[1] / "cohort" / "datasets" / "pbcseq"

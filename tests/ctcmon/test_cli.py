@@ -1,0 +1,93 @@
+"""The command line as a user meets it: real subprocesses, exit codes, stdout/stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ctcmon.cli import parse_days
+
+
+def ctcmon(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ctcmon", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_validate_accepts_pbcseq_with_a_summary(pbcseq_dir: Path) -> None:
+    res = ctcmon("validate", pbcseq_dir)
+    assert res.returncode == 0, res.stderr
+    assert "is valid" in res.stdout
+    assert "patients: 312" in res.stdout
+
+
+def test_validate_json_is_machine_readable(pbcseq_dir: Path) -> None:
+    res = ctcmon("validate", pbcseq_dir, "--json")
+    assert res.returncode == 0, res.stderr
+    payload = json.loads(res.stdout)
+    assert payload["ok"] is True
+    assert payload["patients"] == 312
+    assert payload["events"]["os"] == 140
+
+
+def test_validate_lists_every_problem_and_exits_2_without_traceback(
+    make_cohort: Callable[..., Path],
+) -> None:
+    def break_two(t: dict[str, pd.DataFrame]) -> None:
+        t["measurements"].loc[0, "value"] = "-3"
+        t["imaging"].loc[0, "finding"] = "relapse"
+
+    res = ctcmon("validate", make_cohort(break_two))
+    assert res.returncode == 2
+    assert "Traceback" not in res.stderr + res.stdout
+    assert "cohort refused: 2 problems" in res.stderr
+    assert "measurements.csv, row 2, column 'value'" in res.stdout
+    assert "imaging.csv, row 2, column 'finding'" in res.stdout
+
+
+def test_validate_json_lists_problems_with_file_row_column(
+    make_cohort: Callable[..., Path],
+) -> None:
+    folder = make_cohort(lambda t: t["measurements"].loc.__setitem__((3, "marker"), "cea"))
+    res = ctcmon("validate", folder, "--json")
+    assert res.returncode == 2
+    problems = json.loads(res.stdout)["problems"]
+    assert problems == [
+        {
+            "file": "measurements.csv",
+            "row": 5,
+            "column": "marker",
+            "reason": "unknown marker 'cea'; cohort.toml declares ['afp', 'ctc_total']",
+        }
+    ]
+
+
+def test_a_missing_folder_is_a_one_line_error(tmp_path: Path) -> None:
+    res = ctcmon("validate", tmp_path / "nope")
+    assert res.returncode == 2
+    assert "no such folder" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_landmark_lists_are_parsed() -> None:
+    assert parse_days("90, 180,365", "--landmarks") == [90.0, 180.0, 365.0]
+    assert parse_days(None, "--landmarks") is None
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [("90,abc", "'abc' is not a number"), ("-5", "must be >= 0"), (",", "expected comma")],
+)
+def test_bad_landmark_lists_are_refused_naming_the_bad_item(bad: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_days(bad, "--landmarks")
