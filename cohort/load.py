@@ -53,12 +53,31 @@ def load_cohort(folder: str | Path) -> Cohort:
     folder = _check_folder(folder)
     manifest = load_manifest(folder)
     raw, problems = _read_all(folder)
-    problems += _schema_problems(raw, manifest)
+    return cohort_from_frames(raw, manifest, source=folder, problems=problems)
+
+
+def cohort_from_frames(
+    raw: dict[str, pd.DataFrame],
+    manifest: Manifest,
+    *,
+    source: Path | None = None,
+    problems: list[Problem] | None = None,
+) -> Cohort:
+    """Validate contract tables given as text (every cell a str, blanks as "") and build a Cohort.
+
+    The one validation path: files read by ``load_cohort`` and records posted to the service
+    both come through here. Keys are file stems (``patients``, ``measurements``, ...); a
+    frame's ``attrs["file"]`` names it in problems (default ``<stem>.csv``).
+    """
+    found = list(problems or [])
+    for stem, frame in raw.items():
+        frame.attrs.setdefault("file", f"{stem}.csv")
+    found += _schema_problems(raw, manifest)
     parsed = _parse(raw, manifest)
-    problems += cross_file_problems(parsed, manifest)
-    if problems:
-        raise CohortError(problems)
-    return _build(parsed, manifest, folder, has_imaging=IMAGING_FILE in raw)
+    found += cross_file_problems(parsed, manifest)
+    if found:
+        raise CohortError(found)
+    return _build(parsed, manifest, source, has_imaging=IMAGING_FILE in raw)
 
 
 def _check_folder(folder: str | Path) -> Path:
@@ -179,12 +198,13 @@ def _parse_column(stem: str, col: str, s: pd.Series, manifest: Manifest) -> pd.S
             return parse_numbers(s)
         if kind == "binary":
             return parse_binary(s)
-        return s.str.strip().replace("", np.nan)
+        stripped = s.str.strip()
+        return stripped.where(stripped != "", None)
     return s.str.strip()
 
 
 def _build(
-    parsed: dict[str, pd.DataFrame], manifest: Manifest, folder: Path, has_imaging: bool
+    parsed: dict[str, pd.DataFrame], manifest: Manifest, folder: Path | None, has_imaging: bool
 ) -> Cohort:
     patients = _build_patients(parsed[PATIENTS_FILE], manifest)
     index = patients.set_index(PATIENT_ID)[INDEX_DATE]
@@ -221,7 +241,7 @@ def _build_patients(frame: pd.DataFrame, manifest: Manifest) -> pd.DataFrame:
 def _build_measurements(frame: pd.DataFrame, manifest: Manifest, index: pd.Series) -> pd.DataFrame:
     out = frame.copy()
     for optional in (QUALIFIER, DRAW_ID):
-        out[optional] = out[optional].replace("", pd.NA) if optional in out else pd.NA
+        out[optional] = out[optional].where(out[optional] != "", None) if optional in out else pd.NA
     factors = _unit_factors(out, manifest)
     out["original_value"] = out[VALUE]
     out["original_unit"] = out[UNIT]

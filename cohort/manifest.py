@@ -50,9 +50,8 @@ class ScheduleSpec(_Strict):
 
     @field_validator("schedule_days")
     @classmethod
-    def _sorted_non_negative(cls, v: list[float]) -> list[float]:
-        if any(d < 0 for d in v):
-            raise ValueError(f"schedule days must be >= 0, got {v}")
+    def _strictly_increasing(cls, v: list[float]) -> list[float]:
+        # negative days are allowed: a pre-operative baseline draw is part of the schedule
         if list(v) != sorted(set(v)):
             raise ValueError(f"schedule days must be strictly increasing, got {v}")
         return v
@@ -88,6 +87,12 @@ class StudySpec(_Strict):
     ecog: str | None = None
     child_pugh: str | None = None
     endpoint_years: float | None = Field(default=None, gt=0)
+    # [study.eligibility] name = rule, e.g. age = ">= 18", bili = "<= 1.5 ULN", ecog = [0, 1]
+    eligibility: dict[str, Any] | None = None
+    # [study.ccr] / [study.ctc]: overrides of the clinical-complete-response and CTC-dynamics
+    # definitions (keys checked by study.options, which owns their defaults)
+    ccr: dict[str, Any] | None = None
+    ctc: dict[str, Any] | None = None
 
 
 class Manifest(_Strict):

@@ -20,6 +20,10 @@ TIME: Final = "time"  # time to event or censoring, days since index
 LANDMARK_DAY: Final = "landmark_day"
 HORIZON_DAYS: Final = "horizon_days"
 RESIDUAL_TIME: Final = "residual_time"  # time from landmark to event/censoring
+# untruncated residual follow-up and event (IPCW scoring needs follow-up past the horizon)
+RESIDUAL_TIME_FULL: Final = "residual_time_full"
+EVENT_FULL: Final = "event_full"
+FOLD: Final = "fold"  # cross-validation fold of a patient
 
 # measurements.csv
 MARKER: Final = "marker"

@@ -81,14 +81,13 @@ def simulate(
             return simulate_cohort(out_dir, n_patients=patients, seed=seed)
 
     summary = guarded(as_json, work)
-    payload = _as_dict(summary)
     if as_json:
-        emit_json({"ok": True, **payload})
+        emit_json({"ok": True, **_as_dict(summary)})
         return
-    out.print(f"wrote {patients} simulated patients to {out_dir}")
-    for key in ("n_measurement_rows", "n_imaging_rows", "n_recurrences", "recurrence_2y_fraction"):
-        if key in payload:
-            out.print(f"  {key.replace('n_', '', 1).replace('_', ' ')}: {payload[key]}")
+    first, *rest = summary.lines()
+    out.print(first)
+    for line in rest:
+        out.print(f"  {line}")
 
 
 @app.command()
@@ -173,6 +172,322 @@ def features(
         f"wrote {res['rows']} rows × {res['columns']} columns to {res['out_file']} "
         f"({len(res['landmarks'])} landmarks)"
     )
+
+
+@app.command()
+def describe(
+    cohort_dir: CohortArg,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            help="Patients column to compare groups by (default: the manifest's [study] arm).",
+        ),
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for CSV, PNG and report.html (default: none written)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Study analytics: characteristics, RFS/PFS/OS, response, safety, cCR and eligibility."""
+    from cohort.load import load_cohort
+    from study.describe import describe_cohort
+
+    def work() -> Any:
+        cohort = load_cohort(cohort_dir)
+        with progress("describing the cohort"):
+            return describe_cohort(cohort, by=by, out_dir=out_dir)
+
+    res = guarded(as_json, work)
+    if as_json:
+        emit_json({"ok": True, **res.to_dict()})
+        return
+    out.print(res.summary())
+
+
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).",
+    ),
+]
+ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+
+
+@app.command()
+def train(
+    cohort_dir: CohortArg,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help="Comma-separated: cox,rsf,gbsa,xgb_cox,xgb_aft,baseline (default: all).",
+        ),
+    ] = None,
+    horizon: Annotated[
+        float,
+        typer.Option("--horizon", min=1, help="Evaluation horizon in days from each landmark."),
+    ] = 365.0,
+    landmarks: Annotated[
+        str | None,
+        typer.Option(help="Landmark days, e.g. 0,90,180 (default: each scheduled draw day)."),
+    ] = None,
+    folds: Annotated[int, typer.Option("--folds", min=2, help="Patient-grouped CV folds.")] = 5,
+    folds_file: Annotated[
+        Path | None, typer.Option("--folds-file", help="CSV patient_id,fold (overrides --folds).")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 0,
+    bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates for CIs (0: none).")
+    ] = 50,
+    select_by: Annotated[
+        str, typer.Option("--select-by", help="Metric that picks the champion.")
+    ] = "auc",
+    experiment: ExperimentOpt = "ctcmon",
+    register: Annotated[
+        bool,
+        typer.Option("--register", help="Register the best model as ctcmon-recurrence@champion."),
+    ] = False,
+    tracking_uri: TrackingOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cross-validated training and evaluation of each model, one MLflow run each."""
+    from cohort.load import load_cohort
+    from training.train import TrainConfig, summary_rows
+    from training.train import train as run_training
+
+    def work() -> Any:
+        names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+        config = TrainConfig(
+            horizon_days=horizon,
+            landmarks=parse_days(landmarks, "--landmarks"),
+            folds=folds,
+            folds_file=folds_file,
+            seed=seed,
+            n_boot=bootstrap,
+            select_by=select_by,
+            **({"models": names} if names else {}),
+        )
+        cohort = load_cohort(cohort_dir)
+        with progress("training") as update:
+            return run_training(
+                cohort,
+                config,
+                tracking_uri=tracking_uri,
+                experiment=experiment,
+                register=register,
+                progress=update,
+            )
+
+    res = guarded(as_json, work)
+    table = summary_rows(res.results)
+    payload = {
+        "ok": True,
+        "tracking_uri": res.tracking_uri,
+        "experiment": res.experiment,
+        "landmark_rows": res.n_rows,
+        "landmarks": res.landmarks,
+        "run_ids": res.run_ids,
+        "champion": res.champion,
+        "comparison": _records(table),
+    }
+    if as_json:
+        emit_json(payload)
+        return
+    out.print(
+        f"trained {len(res.results)} model(s) on {res.n_rows} landmark rows "
+        f"({len(res.landmarks)} landmarks), horizon {horizon:g} days, {folds} folds"
+    )
+    _print_comparison(table)
+    if res.champion:
+        c = res.champion
+        out.print(
+            f"registered {c['model']} as {c['name']} version {c['version']} "
+            f"(alias champion; {c['metric']} = {c['value']:.3f})"
+        )
+    out.print(
+        f"MLflow: {res.tracking_uri} (experiment {res.experiment!r}); "
+        f"browse with: mlflow ui --backend-store-uri {res.tracking_uri}"
+    )
+
+
+@app.command()
+def compare(
+    experiment: ExperimentOpt = "ctcmon",
+    all_runs: Annotated[
+        bool, typer.Option("--all", help="Every run, not just each model's latest.")
+    ] = False,
+    tracking_uri: TrackingOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The model comparison table, read back from MLflow."""
+    from training import tracking
+
+    def work() -> Any:
+        tracking.use_tracking(tracking_uri, experiment)
+        return tracking.comparison_table(
+            experiment, latest_only=not all_runs
+        ), tracking.champion_version()
+
+    table, champ = guarded(as_json, work)
+    if as_json:
+        emit_json(
+            {"ok": True, "experiment": experiment, "champion": champ, "comparison": _records(table)}
+        )
+        return
+    _print_comparison(table)
+    if champ:
+        out.print(f"champion: {champ['name']} version {champ['version']} (run {champ['run_id']})")
+
+
+@app.command()
+def predict(
+    cohort_dir: CohortArg,
+    model: Annotated[
+        str,
+        typer.Option("--model", help="MLflow model URI, e.g. models:/ctcmon-recurrence@champion."),
+    ],
+    out_file: Annotated[Path, typer.Option("--out", help="Output table (.csv or .parquet).")],
+    landmarks: Annotated[
+        str | None, typer.Option(help="Landmark days (default: each scheduled draw day).")
+    ] = None,
+    horizons: Annotated[
+        str | None, typer.Option(help="Horizons in days (default: the model's).")
+    ] = None,
+    tracking_uri: TrackingOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Score a cohort with a packaged model: one row per patient at risk per landmark."""
+    from cohort.load import load_cohort
+    from training import tracking
+    from training.predict import score_cohort
+
+    def work() -> Any:
+        if out_file.suffix not in (".parquet", ".csv"):
+            raise ValueError(f"--out must end in .parquet or .csv, got {out_file.name!r}")
+        tracking.use_tracking(tracking_uri, tracking.DEFAULT_EXPERIMENT)
+        cohort = load_cohort(cohort_dir)
+        with progress("scoring"):
+            scored, metrics = score_cohort(
+                cohort,
+                model,
+                parse_days(landmarks, "--landmarks"),
+                parse_days(horizons, "--horizons"),
+            )
+        _write_table_atomically(scored, out_file)
+        return scored, metrics
+
+    scored, metrics = guarded(as_json, work)
+    if as_json:
+        emit_json({"ok": True, "rows": len(scored), "out_file": str(out_file), "metrics": metrics})
+        return
+    out.print(
+        f"wrote {len(scored)} risk rows for {scored['patient_id'].nunique()} patients to {out_file}"
+    )
+    for key, value in metrics.items():
+        out.print(f"  {key}: {value:.3f}")
+
+
+@app.command()
+def demo(
+    workdir: Annotated[
+        Path, typer.Option("--workdir", help="Where the demo writes everything.")
+    ] = Path("ctcmon-demo"),
+    patients: Annotated[
+        int, typer.Option("--patients", "-n", min=50, help="Simulated patients.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0)] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """The whole job on a simulated cohort: simulate → validate → describe → train (registry)."""
+    from ctcmon.demo import run_demo
+
+    def work() -> Any:
+        with progress("ctcmon demo") as update:
+            return run_demo(workdir, n_patients=patients, seed=seed, say=update)
+
+    res = guarded(as_json, work)
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "workdir": str(res.workdir),
+                "tracking_uri": res.tracking_uri,
+                "steps_seconds": res.steps,
+                **res.summary,
+            }
+        )
+        return
+    _print_demo(res)
+
+
+def _print_demo(res: Any) -> None:
+    s = res.summary
+    c = s["cohort"]
+    out.print(
+        f"[bold]ctcmon demo[/] finished in {sum(res.steps.values()):.0f} s — everything is in {res.workdir}"
+    )
+    out.print(
+        f"  cohort: {c['patients']} simulated patients, {c['draws']} blood draws, "
+        f"{c['imaging_exams']} scans, {c['events']['rfs']} recurrences or deaths → {res.cohort_dir}"
+    )
+    out.print(f"  study report: {s['describe_dir']}/report.html")
+    models = s["models"]
+    champ = s.get("champion")
+    if champ:
+        best, base = models[champ["model"]], models.get("baseline", {})
+        out.print(
+            f"  best model: {champ['model']} — AUC at 365 d {best['auc']:.3f} "
+            f"(95% CI {best.get('auc_low', float('nan')):.3f}–{best.get('auc_high', float('nan')):.3f}), "
+            f"Brier {best['brier']:.3f}, calibration slope {best.get('calibration_slope', float('nan')):.2f}"
+        )
+        if base:
+            out.print(
+                f"  vs baseline (no markers): AUC {base['auc']:.3f} → +{best['auc'] - base['auc']:.3f}"
+            )
+        out.print(f"  registered as {champ['name']} version {champ['version']} (alias champion)")
+    out.print(f"  MLflow: mlflow ui --backend-store-uri {res.tracking_uri}")
+
+
+def _records(table: Any) -> list[dict[str, Any]]:
+    import math
+
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
+
+
+def _print_comparison(table: Any) -> None:
+    from rich.table import Table
+
+    t = Table(title="Model comparison (out-of-fold, patient-grouped CV)")
+    heads = {
+        "model": "model",
+        "harrell_c": "Harrell C",
+        "uno_c": "Uno C",
+        "auc": "AUC(h)",
+        "brier": "Brier(h)",
+        "integrated_brier": "IBS",
+        "calibration_slope": "cal. slope",
+        "ici": "ICI",
+        "fit_seconds": "fit s",
+    }
+    for head in heads.values():
+        t.add_column(head, justify="left" if head == "model" else "right")
+    for row in table.to_dict(orient="records"):
+        cells = [str(row["model"])]
+        for key in list(heads)[1:]:
+            v = row.get(key)
+            cells.append(
+                "—" if v is None or v != v else f"{v:.3f}" if key != "fit_seconds" else f"{v:.1f}"
+            )
+        if row.get("auc_low") is not None and row.get("auc_low") == row.get("auc_low"):
+            cells[3] += f" ({row['auc_low']:.2f}–{row['auc_high']:.2f})"
+        t.add_row(*cells)
+    out.print(t)
 
 
 def _write_table_atomically(table: Any, path: Path) -> None:

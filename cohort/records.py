@@ -1,0 +1,184 @@
+"""One patient's history as JSON-able records (contract fields), validated like a cohort.
+
+The packaged model's input and the HTTP API's bodies are these records; they go through
+the same contract checks as files (``cohort_from_frames``), so a bad value gets the same
+message wherever it comes from.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from cohort.cohort import Cohort
+from cohort.errors import CohortError, Problem
+from cohort.load import cohort_from_frames
+from cohort.manifest import Manifest
+from cohort.vocabulary import (
+    DATE,
+    IMAGING_FILE,
+    INDEX_DATE,
+    MEASUREMENTS_FILE,
+    PATIENT_ID,
+    PATIENTS_FILE,
+)
+
+ROW_OFFSET = 2  # Problem rows are spreadsheet rows; records are 0-based list positions
+
+
+class PatientRecord(BaseModel):
+    """A row of patients.csv: identifiers, index date, and the manifest's covariates."""
+
+    model_config = ConfigDict(extra="allow")
+
+    patient_id: str = Field(min_length=1, max_length=128)
+    site_id: str | None = Field(default=None, max_length=128)
+    index_date: str
+
+
+class MeasurementRecord(BaseModel):
+    """A row of measurements.csv (``date`` may be omitted inside a draw that carries it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: str | None = None
+    marker: str = Field(min_length=1, max_length=64)
+    value: float
+    unit: str = Field(min_length=1, max_length=32)
+    qualifier: str | None = None
+    draw_id: str | None = Field(default=None, max_length=128)
+
+
+class ImagingRecord(BaseModel):
+    """A row of imaging.csv."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date: str
+    modality: str
+    finding: str
+    response: str | None = None
+    criteria: str | None = None
+
+
+class PatientHistory(BaseModel):
+    """Everything known about one patient up to ``as_of`` (later data is ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    patient: PatientRecord
+    measurements: list[MeasurementRecord] = Field(default_factory=list, max_length=10_000)
+    imaging: list[ImagingRecord] = Field(default_factory=list, max_length=1_000)
+    as_of: str | None = None
+    next_imaging_date: str | None = None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return repr(value)
+    return str(value)
+
+
+def _frame(rows: list[dict[str, Any]], columns: list[str], file: str) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        [{c: _text(r.get(c)) for c in columns} for r in rows], columns=columns, dtype=str
+    )
+    frame.attrs["file"] = file
+    return frame
+
+
+def history_frames(history: PatientHistory, manifest: Manifest) -> dict[str, pd.DataFrame]:
+    """The contract tables (as text) of one history, ready for ``cohort_from_frames``."""
+    patient = history.patient.model_dump()
+    patient["site_id"] = patient.get("site_id") or "unspecified"
+    pid = history.patient.patient_id
+    covs = list(manifest.covariates)
+    m_rows = [{PATIENT_ID: pid, **m.model_dump()} for m in history.measurements]
+    i_rows = [{PATIENT_ID: pid, **i.model_dump()} for i in history.imaging]
+    m_cols = [PATIENT_ID, DATE, "marker", "value", "unit", "qualifier", "draw_id"]
+    i_cols = [PATIENT_ID, DATE, "modality", "finding", "response", "criteria"]
+    return {
+        PATIENTS_FILE: _frame([patient], [PATIENT_ID, "site_id", INDEX_DATE, *covs], "patient"),
+        MEASUREMENTS_FILE: _frame(m_rows, m_cols, "measurements"),
+        IMAGING_FILE: _frame(i_rows, i_cols, "imaging"),
+    }
+
+
+def history_to_cohort(history: PatientHistory, manifest: Manifest) -> Cohort:
+    """Validate one history against the contract; CohortError lists every problem."""
+    problems = _covariate_presence(history, manifest)
+    return cohort_from_frames(history_frames(history, manifest), manifest, problems=problems)
+
+
+def _covariate_presence(history: PatientHistory, manifest: Manifest) -> list[Problem]:
+    extra = set((history.patient.model_extra or {}).keys())
+    unknown = sorted(extra - set(manifest.covariates))
+    return [
+        Problem(
+            "patient",
+            None,
+            name,
+            f"unknown covariate {name!r}; the model knows {sorted(manifest.covariates)}",
+        )
+        for name in unknown
+    ]
+
+
+def problem_loc(problem: Problem) -> list[str | int]:
+    """Where a problem sits in a history body, e.g. ``["measurements", 3, "value"]``."""
+    loc: list[str | int] = [problem.file]
+    if problem.row is not None and problem.file != "patient":
+        loc.append(problem.row - ROW_OFFSET)
+    if problem.column:
+        loc.append(problem.column)
+    return loc
+
+
+def parse_day(text: str | None, index_date: pd.Timestamp, what: str) -> float | None:
+    """Days since index of an ISO date string (None stays None); ValueError names ``what``."""
+    if text is None:
+        return None
+    try:
+        when = date.fromisoformat(text)
+    except ValueError:
+        raise CohortError(
+            [Problem(what, None, None, f"not a date in ISO format YYYY-MM-DD (got {text!r})")]
+        ) from None
+    return float((pd.Timestamp(when) - index_date).days)
+
+
+def _json_value(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and v != v) or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.strftime("%Y-%m-%d")
+    return v.item() if hasattr(v, "item") else v
+
+
+def history_from_cohort(
+    cohort: Cohort, patient_id: str, as_of: str | None = None
+) -> PatientHistory:
+    """One patient of a loaded cohort as a history (canonical units), e.g. an input example."""
+    pat = cohort.patients[cohort.patients[PATIENT_ID] == patient_id]
+    if pat.empty:
+        raise ValueError(f"patient {patient_id!r} is not in cohort {cohort.manifest.name!r}")
+    record = {k: _json_value(v) for k, v in pat.iloc[0].items()}
+    m = cohort.measurements[cohort.measurements[PATIENT_ID] == patient_id]
+    i = cohort.imaging[cohort.imaging[PATIENT_ID] == patient_id]
+    m_cols = [DATE, "marker", "value", "unit", "qualifier", "draw_id"]
+    i_cols = [DATE, "modality", "finding", "response", "criteria"]
+    return PatientHistory.model_validate(
+        {
+            "patient": record,
+            "measurements": [{c: _json_value(r[c]) for c in m_cols} for _, r in m.iterrows()],
+            "imaging": [{c: _json_value(r[c]) for c in i_cols} for _, r in i.iterrows()],
+            "as_of": as_of,
+        }
+    )

@@ -1,0 +1,399 @@
+"""Landmark features: what is known about a patient at day s, one row per (patient, landmark).
+
+A risk is served after every draw, so the features at landmark s use only measurements
+dated ≤ s (a draw on day s included) and nothing from the outcomes. Everything is
+vectorised: the per-marker histories are sorted once and every (patient, landmark) point
+finds its last draw with ``np.searchsorted`` (see ``features._timeline``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from numbers import Real
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from cohort.cohort import Cohort
+from cohort.endpoints import derive_endpoint
+from cohort.manifest import Manifest
+from cohort.vocabulary import (
+    EVENT,
+    EVENT_FULL,
+    LANDMARK_DAY,
+    MARKER,
+    PATIENT_ID,
+    RESIDUAL_TIME,
+    RESIDUAL_TIME_FULL,
+    TIME,
+    feature_name,
+)
+from features._checks import (
+    check_day,
+    check_frame,
+    check_horizon,
+    check_landmarks,
+    check_measurements,
+    check_non_negative,
+    numeric_column,
+)
+from features._timeline import build_timelines, positions
+from features.covariates import (
+    check_covariate_columns,
+    check_covariate_types,
+    covariate_names,
+    encode_covariates,
+    infer_covariate_types,
+    learn_levels,
+)
+from features.marker_stats import Thresholds, marker_statistics, stat_names
+
+log = logging.getLogger(__name__)
+
+# Untruncated targets for IPCW scoring (the censoring distribution needs the full follow-up).
+# Candidates for cohort/vocabulary.py.
+
+_THRESHOLD_KEYS = ("positive_at", "upper_normal")
+_DAYS_PER_YEAR = 365.25
+# Landmarks past the 90th percentile of follow-up leave too few patients at risk to fit
+# or score a model, so default landmarks stop there.
+_FOLLOW_UP_QUANTILE = 0.9
+
+
+@dataclass(frozen=True)
+class LandmarkInput:
+    """The data a featuriser reads: patients, long-format measurements, and query points.
+
+    - ``patients``: ``patient_id`` (unique) plus covariate columns;
+    - ``measurements``: ``patient_id``, ``day``, ``marker``, ``value`` [, ``qualifier``];
+    - ``points``: ``patient_id``, ``landmark_day`` — the (patient, landmark) pairs to featurise.
+
+    Frames are checked and copied on construction: later edits to the caller's frames
+    change nothing here, and nothing here ever edits them.
+    """
+
+    patients: pd.DataFrame
+    measurements: pd.DataFrame
+    points: pd.DataFrame
+
+    def __post_init__(self) -> None:
+        patients, measurements, points = _check_input_frames(
+            self.patients, self.measurements, self.points
+        )
+        object.__setattr__(self, "patients", patients)
+        object.__setattr__(self, "measurements", measurements)
+        object.__setattr__(self, "points", points)
+
+    @classmethod
+    def from_cohort(cls, cohort: Cohort, points: pd.DataFrame | Iterable[float]) -> LandmarkInput:
+        """Input over a cohort; ``points`` is a frame of pairs, or landmark days for everyone."""
+        if not isinstance(points, pd.DataFrame):
+            days = check_landmarks(points)
+            ids = cohort.patients[PATIENT_ID].to_numpy()
+            points = pd.DataFrame(
+                {PATIENT_ID: np.repeat(ids, len(days)), LANDMARK_DAY: np.tile(days, len(ids))}
+            )
+        return cls(cohort.patients, cohort.measurements, points)
+
+    def point_rows(self) -> np.ndarray:
+        """Position in ``patients`` of each point's patient."""
+        return positions(_patient_index(self.patients), self.points[PATIENT_ID])
+
+
+def _patient_index(patients: pd.DataFrame) -> pd.Index:
+    return pd.Index(patients[PATIENT_ID])
+
+
+def _check_input_frames(
+    patients: object, measurements: object, points: object
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    patients = check_frame(patients, "patients", [PATIENT_ID]).reset_index(drop=True)
+    _check_unique_ids(patients)
+    measurements = check_measurements(measurements)
+    points = check_frame(points, "points", [PATIENT_ID, LANDMARK_DAY])
+    days = numeric_column(points, LANDMARK_DAY, "points")
+    check_non_negative(days, f"points column {LANDMARK_DAY!r}")
+    points = pd.DataFrame({PATIENT_ID: points[PATIENT_ID].to_numpy(), LANDMARK_DAY: days})
+    unknown = positions(_patient_index(patients), points[PATIENT_ID]) < 0
+    if unknown.any():
+        raise ValueError(
+            f"points name patients absent from patients, e.g. "
+            f"{points[PATIENT_ID][unknown].unique()[:5].tolist()}"
+        )
+    return patients.copy(), measurements, points
+
+
+def _check_unique_ids(patients: pd.DataFrame) -> None:
+    dup = patients[PATIENT_ID].duplicated()
+    if dup.any():
+        raise ValueError(
+            f"patients must have one row per patient_id, got duplicates "
+            f"{patients[PATIENT_ID][dup].unique()[:5].tolist()}"
+        )
+
+
+# auto_wrap_output_keys=None: transform already returns a labelled frame (with patient_id),
+# which scikit-learn's set_output wrapper must not re-label.
+class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=None):  # type: ignore[call-arg]
+    """Landmark features of each (patient, landmark) point, as a scikit-learn transformer.
+
+    Parameters
+    ----------
+    markers : dict marker -> {"positive_at": float|None, "upper_normal": float|None}, optional
+        Markers to featurise, in output order, with their clinical cut-offs. None: every
+        marker seen at fit, sorted, without cut-offs.
+    covariates : dict name -> "numeric"|"binary"|"categorical", optional
+        Static covariates. None: every non-identifier column of ``patients`` at fit
+        (numeric dtypes numeric, the rest categorical).
+    slope_draws : int, default 4
+        Number of most recent draws the log-slope is fitted on (>= 2).
+    include_landmark_day : bool, default True
+        Whether ``landmark_day`` is itself a feature (it is always an output column).
+
+    Fitted attributes: ``markers_`` (marker -> Thresholds), ``covariates_``, ``levels_``
+    (categorical covariate -> levels), ``feature_names_out_``.
+
+    ``transform`` returns one row per point, in the points' order: ``patient_id``, then
+    ``feature_names_out_`` (which starts with ``landmark_day`` unless excluded, in which
+    case ``landmark_day`` still follows ``patient_id``). Features are NaN where undefined.
+    The class puts the mixin first, as scikit-learn requires for its method resolution.
+    """
+
+    def __init__(
+        self,
+        *,
+        markers: dict[str, dict[str, float | None]] | None = None,
+        covariates: dict[str, str] | None = None,
+        slope_draws: int = 4,
+        include_landmark_day: bool = True,
+    ) -> None:
+        self.markers = markers
+        self.covariates = covariates
+        self.slope_draws = slope_draws
+        self.include_landmark_day = include_landmark_day
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, **params: Any) -> LandmarkFeatures:
+        """Markers (with their cut-offs) and covariates as the manifest declares them."""
+        markers = {
+            code: {"positive_at": spec.positive_at, "upper_normal": spec.upper_normal}
+            for code, spec in manifest.markers.items()
+        }
+        return cls(markers=markers, covariates=dict(manifest.covariates), **params)
+
+    def fit(self, X: LandmarkInput, y: object = None) -> LandmarkFeatures:
+        """Learn the marker list, covariate levels and the output column order."""
+        X = _check_landmark_input(X)
+        markers = self._check_params()
+        self.markers_ = markers if markers is not None else _markers_seen(X.measurements)
+        self.covariates_ = (
+            check_covariate_types(self.covariates)
+            if self.covariates is not None
+            else infer_covariate_types(X.patients)
+        )
+        check_covariate_columns(X.patients, self.covariates_)
+        self.levels_ = learn_levels(X.patients, self.covariates_)
+        self.feature_names_out_ = self._feature_names()
+        return self
+
+    def transform(self, X: LandmarkInput) -> pd.DataFrame:
+        """One row per point: ``patient_id``, ``landmark_day``, then the features."""
+        check_is_fitted(self, "feature_names_out_")
+        X = _check_landmark_input(X)
+        check_covariate_columns(X.patients, self.covariates_)
+        rows = X.point_rows()
+        days = X.points[LANDMARK_DAY].to_numpy(dtype=float)
+        columns: dict[str, Any] = {PATIENT_ID: X.points[PATIENT_ID].to_numpy(), LANDMARK_DAY: days}
+        columns.update(self._marker_columns(X, rows, days))
+        columns.update(encode_covariates(X.patients, self.covariates_, self.levels_, rows))
+        order = [
+            PATIENT_ID,
+            LANDMARK_DAY,
+            *(c for c in self.feature_names_out_ if c != LANDMARK_DAY),
+        ]
+        return pd.DataFrame({c: columns[c] for c in order})
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        """The numeric feature columns, in output order."""
+        check_is_fitted(self, "feature_names_out_")
+        return np.asarray(self.feature_names_out_, dtype=object)
+
+    def _marker_columns(
+        self, X: LandmarkInput, rows: np.ndarray, days: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        coder, timelines = build_timelines(
+            X.measurements, _patient_index(X.patients), list(self.markers_), days
+        )
+        out: dict[str, np.ndarray] = {}
+        for marker, thresholds in self.markers_.items():
+            tl = timelines[marker]
+            loc = tl.locate(coder, rows, days)
+            stats = marker_statistics(tl, loc, days, thresholds, self.slope_draws)
+            out.update({feature_name(marker, s): stats[s] for s in stat_names(thresholds)})
+        return out
+
+    def _feature_names(self) -> list[str]:
+        names = [LANDMARK_DAY] if self.include_landmark_day else []
+        for marker, thresholds in self.markers_.items():
+            names += [feature_name(marker, s) for s in stat_names(thresholds)]
+        names += covariate_names(self.covariates_, self.levels_)
+        clash = sorted({n for n in names if names.count(n) > 1} | ({PATIENT_ID} & set(names)))
+        if clash:
+            raise ValueError(f"feature names collide: {clash}; rename the covariate or marker")
+        return names
+
+    def _check_params(self) -> dict[str, Thresholds] | None:
+        if isinstance(self.slope_draws, bool) or not isinstance(self.slope_draws, int | np.integer):
+            raise TypeError(f"slope_draws must be an int >= 2, got {self.slope_draws!r}")
+        if self.slope_draws < 2:
+            raise ValueError(f"slope_draws must be >= 2, got {self.slope_draws!r}")
+        if not isinstance(self.include_landmark_day, bool):
+            raise TypeError(
+                f"include_landmark_day must be True or False, got {self.include_landmark_day!r}"
+            )
+        return None if self.markers is None else _check_markers(self.markers)
+
+
+def _check_landmark_input(X: object) -> LandmarkInput:
+    if not isinstance(X, LandmarkInput):
+        raise TypeError(
+            f"X must be a LandmarkInput (see LandmarkInput.from_cohort), got {type(X).__name__}"
+        )
+    return X
+
+
+def _check_markers(markers: object) -> dict[str, Thresholds]:
+    if not isinstance(markers, Mapping) or not markers:
+        raise ValueError(f"markers must be a non-empty dict marker -> cut-offs, got {markers!r}")
+    return {str(code): _check_thresholds(code, spec) for code, spec in markers.items()}
+
+
+def _check_thresholds(code: object, spec: object) -> Thresholds:
+    spec = {} if spec is None else spec
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"marker {code!r}: cut-offs must be a dict, got {spec!r}")
+    unknown = sorted(set(spec) - set(_THRESHOLD_KEYS))
+    if unknown:
+        raise ValueError(f"marker {code!r}: unknown key(s) {unknown}; expected {_THRESHOLD_KEYS}")
+    for key in _THRESHOLD_KEYS:
+        value = spec.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, Real) or value < 0
+        ):
+            raise ValueError(f"marker {code!r}: {key} must be a number >= 0 or None, got {value!r}")
+    return Thresholds(spec.get("positive_at"), spec.get("upper_normal"))
+
+
+def _markers_seen(measurements: pd.DataFrame) -> dict[str, Thresholds]:
+    return {str(m): Thresholds() for m in sorted(measurements[MARKER].astype(str).unique())}
+
+
+def default_landmarks(cohort: Cohort, max_day: float | None = None) -> list[float]:
+    """Landmark days: the manifest's draw schedule, else its imaging schedule, else yearly.
+
+    Days >= 0 up to ``max_day`` (default: the 90th percentile of the endpoint's follow-up,
+    past which too few patients remain at risk).
+    """
+    cap = _follow_up_cap(cohort) if max_day is None else check_day(max_day, "max_day")
+    schedule = cohort.manifest.draws or cohort.manifest.imaging
+    if schedule is not None:
+        return [float(d) for d in schedule.days_until(cap) if d >= 0]
+    return [float(_DAYS_PER_YEAR * k) for k in range(1, int(cap // _DAYS_PER_YEAR) + 1)]
+
+
+def _follow_up_cap(cohort: Cohort) -> float:
+    times = _endpoint_frame(cohort, None)[TIME].to_numpy(dtype=float)
+    times = times[np.isfinite(times)]
+    return float(np.quantile(times, _FOLLOW_UP_QUANTILE)) if len(times) else 0.0
+
+
+def build_landmark_table(
+    cohort: Cohort,
+    landmarks: Iterable[float] | None = None,
+    horizon_days: float | None = None,
+    endpoint: str | pd.DataFrame | None = None,
+    featurizer: LandmarkFeatures | None = None,
+) -> pd.DataFrame:
+    """The stacked landmark table: one row per patient at risk at each landmark.
+
+    At risk at s: the endpoint time T > s (event-free and still followed after s). Columns:
+    ``patient_id``, ``landmark_day``, the features, then the targets ``residual_time`` =
+    min(T − s, horizon) and ``event`` (the event falls in (s, s + horizon]), and the
+    untruncated ``residual_time_full`` = T − s and ``event_full`` for IPCW scoring.
+
+    ``horizon_days`` defaults to the manifest's, else no truncation. ``endpoint`` is a name
+    (rfs|pfs|os, default the manifest's; the follow-up is NOT administratively censored at
+    the manifest horizon here, the window from s does that) or a frame ``patient_id``,
+    ``time``, ``event``. ``featurizer``: a fitted one is used as is, an unfitted one is
+    cloned and fitted, None builds one from the manifest.
+    """
+    days = check_landmarks(default_landmarks(cohort) if landmarks is None else landmarks)
+    horizon = check_horizon(cohort.manifest.horizon_days if horizon_days is None else horizon_days)
+    if featurizer is not None and not isinstance(featurizer, LandmarkFeatures):
+        raise TypeError(f"featurizer must be a LandmarkFeatures, got {type(featurizer).__name__}")
+    ep = _endpoint_frame(cohort, endpoint)
+    points, targets = _at_risk_points(cohort.patients[PATIENT_ID], ep, days, horizon)
+    X = LandmarkInput.from_cohort(cohort, points)
+    table = _fitted(featurizer, X, cohort.manifest).transform(X)
+    for name, values in targets.items():
+        table[name] = values
+    log.info("landmark table: %d rows at %d landmarks", len(table), len(days))
+    return table
+
+
+def _endpoint_frame(cohort: Cohort, endpoint: str | pd.DataFrame | None) -> pd.DataFrame:
+    if isinstance(endpoint, pd.DataFrame):
+        frame = check_frame(endpoint, "endpoint", [PATIENT_ID, TIME, EVENT])
+        return frame[[PATIENT_ID, TIME, EVENT]].copy()
+    return derive_endpoint(cohort.outcomes, endpoint or cohort.manifest.endpoint, None)
+
+
+def _at_risk_points(
+    patient_ids: pd.Series, ep: pd.DataFrame, days: np.ndarray, horizon: float | None
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Every (patient, landmark) with T > s, patient-major, and its targets."""
+    at = positions(pd.Index(ep[PATIENT_ID]), patient_ids)
+    time = np.where(at >= 0, ep[TIME].to_numpy(dtype=float)[at], np.nan)
+    event = np.where(at >= 0, ep[EVENT].to_numpy(dtype=float)[at], 0.0) > 0
+    n, k = len(time), len(days)
+    s, t, e = np.tile(days, n), np.repeat(time, k), np.repeat(event, k)
+    keep = t > s
+    s, t, e = s[keep], t[keep], e[keep]
+    full = t - s
+    within = full <= horizon if horizon is not None else np.ones(len(full), dtype=bool)
+    points = pd.DataFrame({PATIENT_ID: np.repeat(patient_ids.to_numpy(), k)[keep], LANDMARK_DAY: s})
+    targets = {
+        RESIDUAL_TIME: np.minimum(full, horizon) if horizon is not None else full,
+        EVENT: (e & within).astype(int),
+        RESIDUAL_TIME_FULL: full,
+        EVENT_FULL: e.astype(int),
+    }
+    return points, targets
+
+
+def _fitted(
+    featurizer: LandmarkFeatures | None, X: LandmarkInput, manifest: Manifest
+) -> LandmarkFeatures:
+    if featurizer is None:
+        return LandmarkFeatures.from_manifest(manifest).fit(X)
+    try:
+        check_is_fitted(featurizer, "feature_names_out_")
+    except NotFittedError:
+        return clone(featurizer).fit(X)
+    return featurizer
+
+
+__all__: Sequence[str] = (
+    "EVENT_FULL",
+    "RESIDUAL_TIME_FULL",
+    "LandmarkFeatures",
+    "LandmarkInput",
+    "build_landmark_table",
+    "default_landmarks",
+)

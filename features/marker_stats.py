@@ -1,0 +1,152 @@
+"""Per-marker statistics of the draws dated up to each landmark, vectorised over points.
+
+Every function takes a sorted :class:`~features._timeline.Timeline` and the located rows of
+the query points and returns one float array per statistic. Names are the ``<stat>`` part
+of ``<marker>_<stat>`` (``last``, ``log_slope``, ...); :func:`stat_names` is the one list
+both ``fit`` (column order) and ``transform`` (values) read.
+
+Conventions: counts are 0 without a draw; value statistics are NaN where undefined (no draw
+yet, no post-index draw, no pre-operative draw) and models impute. Values carry their
+detection-limit qualifier: a ``<`` value (e.g. AFP ``<2`` stored as 2) is never positive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features._timeline import Located, Timeline, gather
+
+PER_DAYS = 30.0  # slopes and velocities are per 30 days (one month between draws)
+_FLAT = 1e-12  # OLS denominator below this: all draws on one day, no slope to estimate
+
+BASE_STATS = (
+    "last",
+    "log_last",
+    "days_since_last",
+    "n_draws",
+    "log_slope",
+    "change_post",
+    "max",
+    "pre",
+)
+POSITIVE_STATS = ("n_positive", "consec_positive")
+UPPER_NORMAL_STATS = ("normalised", "doubling_days", "log_velocity")
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """A marker's clinical cut-offs (either may be absent)."""
+
+    positive_at: float | None = None
+    upper_normal: float | None = None
+
+
+def stat_names(thresholds: Thresholds) -> list[str]:
+    """Statistics computed for a marker, in output order."""
+    names = list(BASE_STATS)
+    if thresholds.positive_at is not None:
+        names += POSITIVE_STATS
+    if thresholds.upper_normal is not None:
+        names += UPPER_NORMAL_STATS
+    return names
+
+
+def marker_statistics(
+    tl: Timeline, loc: Located, days: np.ndarray, thresholds: Thresholds, slope_draws: int
+) -> dict[str, np.ndarray]:
+    """Every statistic of :func:`stat_names` for each query point (landmark ``days``)."""
+    out = level_statistics(tl, loc, days)
+    out["log_slope"] = log_slope(tl, loc, slope_draws)
+    if thresholds.positive_at is not None:
+        out.update(positivity(tl, loc, thresholds.positive_at))
+    if thresholds.upper_normal is not None:
+        out.update(kinetics(tl, loc, thresholds.upper_normal))
+    return out
+
+
+def level_statistics(tl: Timeline, loc: Located, days: np.ndarray) -> dict[str, np.ndarray]:
+    """Last value, time since it, counts, pre-operative baseline and post-index change/max."""
+    has, has_post = loc.has, loc.has_post
+    last = gather(tl.value, loc.last, has)
+    first_post = gather(tl.value, loc.first_post, has_post)
+    return {
+        "last": last,
+        "log_last": np.log1p(last),
+        "days_since_last": days - gather(tl.day, loc.last, has),
+        "n_draws": loc.n.astype(float),
+        # has_post means the last draw is itself post-index, so both ends are post-index
+        "change_post": np.where(has_post, np.log1p(last) - np.log1p(first_post), np.nan),
+        "max": gather(_post_index_running_max(tl), loc.last, has_post),
+        "pre": gather(tl.value, loc.first_post - 1, loc.has_pre),
+    }
+
+
+def _post_index_running_max(tl: Timeline) -> np.ndarray:
+    """Per row, the max of the patient's post-index values so far (NaN on pre-op rows)."""
+    post = pd.Series(np.where(tl.day >= 0, tl.value, np.nan))
+    return post.groupby(tl.codes, sort=False).cummax().to_numpy(dtype=float)
+
+
+def log_slope(tl: Timeline, loc: Located, slope_draws: int) -> np.ndarray:
+    """OLS slope of log1p(value) per 30 days over the last ``slope_draws`` draws.
+
+    0.0 with a single draw (or all draws on one day), NaN with none. Days are centred on
+    the last draw so the sums stay well conditioned whatever the follow-up length.
+    """
+    n, sx, sy, sxx, sxy = (np.zeros(len(loc.last)) for _ in range(5))
+    anchor = gather(tl.day, loc.last, loc.has)
+    for back in range(slope_draws):
+        idx = loc.last - back
+        ok = idx >= loc.start
+        x = np.where(ok, (gather(tl.day, idx, ok, 0.0) - anchor) / PER_DAYS, 0.0)
+        y = np.log1p(gather(tl.value, idx, ok, 0.0))
+        n += ok
+        sx, sy, sxx, sxy = sx + x, sy + y, sxx + x * x, sxy + x * y
+    denom = n * sxx - sx * sx
+    slope = np.zeros(len(n))
+    np.divide(n * sxy - sx * sy, denom, out=slope, where=denom > _FLAT)
+    slope[n == 0] = np.nan
+    return slope
+
+
+def positivity(tl: Timeline, loc: Located, positive_at: float) -> dict[str, np.ndarray]:
+    """Count of positive draws so far and the current run of consecutive positives."""
+    positive = (tl.value >= positive_at) & ~tl.below_limit
+    cum = np.concatenate([[0], np.cumsum(positive)])
+    rows = np.arange(len(tl))
+    # the run at a row starts after the patient's last negative row (or its first row)
+    breaks = np.where(positive, tl.row_starts() - 1, rows)
+    run = rows - np.maximum.accumulate(breaks) if len(tl) else rows
+    return {
+        "n_positive": (cum[loc.last + 1] - cum[loc.start]).astype(float),
+        "consec_positive": gather(run, loc.last, loc.has, 0.0),
+    }
+
+
+def kinetics(tl: Timeline, loc: Located, upper_normal: float) -> dict[str, np.ndarray]:
+    """Normalisation and the last-two-draw kinetics (doubling time, log velocity).
+
+    Doubling time DT = Δt·ln2/ln(v2/v1) (Shirabe 1997) exists only while rising, so it is
+    NaN otherwise; ``log_velocity`` is its bounded, always-defined companion for models:
+    Δlog1p(value) per 30 days, with Δt floored at one day.
+    """
+    has, two = loc.has, loc.n >= 2
+    v2 = gather(tl.value, loc.last, has)
+    v1 = gather(tl.value, loc.last - 1, two)
+    dt = gather(tl.day, loc.last, two) - gather(tl.day, loc.last - 1, two)
+    # log(v2) - log(v1), not log(v2 / v1): the ratio overflows for tiny v1
+    growth = np.full(len(v2), np.nan)
+    positive = two & (v1 > 0) & (v2 > 0)
+    growth[positive] = np.log(v2[positive]) - np.log(v1[positive])
+    rising = positive & (growth > 0) & (dt > 0)
+    doubling = np.full(len(v2), np.nan)
+    doubling[rising] = dt[rising] * np.log(2.0) / growth[rising]
+    velocity = (np.log1p(v2) - np.log1p(v1)) * PER_DAYS / np.maximum(dt, 1.0)
+    return {
+        "normalised": np.where(has, (v2 <= upper_normal).astype(float), np.nan),
+        "doubling_days": doubling,
+        "log_velocity": np.where(two, velocity, np.where(has, 0.0, np.nan)),
+    }

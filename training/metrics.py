@@ -1,0 +1,464 @@
+"""Discrimination and accuracy metrics for censored outcomes, and landmark scoring.
+
+Thin wrappers over :mod:`sksurv.metrics`; nothing here re-derives an estimator. What the
+wrappers add is validation with fix-it messages and one convention for the inverse
+probability of censoring weights (IPCW):
+
+* **Censoring distribution.** Kaplan–Meier of the censoring times of ``train`` (a
+  ``(time, event)`` pair) when given, else of the test data themselves.
+* **Follow-up range.** scikit-survival refuses test times beyond the largest training time
+  (the censoring KM is undefined there, or 0 when the last training time is censored).
+  Test times are therefore *clipped* to a point between the horizon ``h`` and the largest
+  training time. For a metric at ``h < max(train time)`` this changes nothing: a subject
+  followed beyond ``h`` is a control before and after clipping, its weight is ``1/G(h)``
+  either way, and cases (events by ``h``) are untouched. Horizons at or beyond either
+  follow-up maximum raise; Uno's C clips to the training maximum and needs ``tau`` for
+  test events beyond it.
+* **Untruncated follow-up.** Scores at a horizon need the follow-up *past* the horizon: a
+  row censored administratively at ``h`` makes ``G(h)`` collapse and sksurv refuses a horizon
+  equal to the last follow-up time. The landmark helpers therefore read
+  ``residual_time_full`` / ``event_full`` when present and truncate only the event indicator.
+
+Landmark tables (see :func:`landmark_metrics`) have one row per patient and landmark with
+``patient_id``, ``landmark_day``, ``residual_time``, ``event`` and optionally
+``residual_time_full`` / ``event_full``; predictions are arrays aligned with the rows, or the
+names of columns holding them (the form :func:`bootstrap_ci` needs).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from sksurv.metrics import (
+    brier_score,
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+    integrated_brier_score,
+)
+
+from cohort.vocabulary import (
+    EVENT,
+    EVENT_FULL,
+    LANDMARK_DAY,
+    PATIENT_ID,
+    RESIDUAL_TIME,
+    RESIDUAL_TIME_FULL,
+)
+
+# The landmark table's untruncated follow-up columns, defined by the table's builder
+# (candidates for cohort.vocabulary).
+
+log = logging.getLogger(__name__)
+
+Survival = tuple[ArrayLike, ArrayLike]
+"""A ``(time, event)`` pair: follow-up times and 0/1 event indicators."""
+
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+
+
+# --------------------------------------------------------------------------- validation
+def _check_survival(
+    time: ArrayLike, event: ArrayLike, what: str = ""
+) -> tuple[FloatArray, BoolArray]:
+    t = np.asarray(time, dtype=float).ravel()
+    e = np.asarray(event).ravel()
+    where = f" ({what})" if what else ""
+    if len(t) != len(e):
+        raise ValueError(f"time has {len(t)} values but event has {len(e)}{where}")
+    if len(t) == 0:
+        raise ValueError(f"no observations{where}")
+    if not np.isfinite(t).all() or (t < 0).any():
+        raise ValueError(f"time must be finite and >= 0{where}, got min {np.nanmin(t)!r}")
+    if not np.isin(e, [0, 1]).all():
+        raise ValueError(f"event must be 0/1{where}, got {sorted(set(e.tolist()))[:10]}")
+    return t, e.astype(bool)
+
+
+def _check_scores(scores: ArrayLike, n: int, name: str, *, ndim: int = 1) -> FloatArray:
+    s = np.asarray(scores, dtype=float)
+    s = s.ravel() if ndim == 1 else s
+    if s.ndim != ndim or s.shape[0] != n:
+        raise ValueError(f"{name} must have {n} rows ({ndim}-d), got shape {s.shape}")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{name} has {int((~np.isfinite(s)).sum())} non-finite value(s)")
+    return s
+
+
+def _check_probabilities(p: FloatArray, name: str) -> FloatArray:
+    if ((p < 0) | (p > 1)).any():
+        raise ValueError(
+            f"{name} must be probabilities in [0, 1], got range [{p.min()}, {p.max()}]"
+        )
+    return p
+
+
+def _check_horizons(times: FloatArray, test_time: FloatArray, train_time: FloatArray) -> None:
+    lo, hi = test_time.min(), min(test_time.max(), train_time.max())
+    if times.min() < lo or times.max() >= hi:
+        raise ValueError(
+            f"horizon(s) {times.tolist()} must lie in [{lo}, {hi}): from the earliest test time "
+            "to below the largest follow-up time of both test and training data"
+        )
+
+
+def _ipcw_pair(
+    time: FloatArray, event: BoolArray, train: Survival | None, horizons: FloatArray | None = None
+) -> tuple[NDArray[Any], NDArray[Any], FloatArray]:
+    """Structured (train, test) arrays for sksurv, test times clipped into the train range.
+
+    With ``horizons`` (checked here) test times are clipped to the midpoint between the last
+    horizon and the largest training time: still beyond every horizon, and short of the
+    training maximum, where the censoring KM may already be 0 (weight 1/0). Without horizons
+    (Uno's C) they are clipped to the training maximum.
+    """
+    tr_t, tr_e = _check_survival(*train, what="train") if train is not None else (time, event)
+    ceiling = tr_t.max()
+    if horizons is not None:
+        _check_horizons(horizons, time, tr_t)
+        ceiling = (horizons.max() + tr_t.max()) / 2
+    clipped = np.minimum(time, ceiling)
+    if (clipped < time).any():
+        log.debug("clipped %d test time(s) to %s", (clipped < time).sum(), ceiling)
+    return _surv(tr_t, tr_e), _surv(clipped, event), tr_t
+
+
+def _surv(time: FloatArray, event: BoolArray) -> NDArray[Any]:
+    y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
+    y["event"], y["time"] = event, time
+    return y
+
+
+# --------------------------------------------------------------------------- metrics
+def harrell_c(time: ArrayLike, event: ArrayLike, risk: ArrayLike) -> float:
+    """Harrell's concordance index; ``risk`` higher = earlier event (sksurv convention).
+
+    lifelines' ``concordance_index`` expects the opposite (a predicted *time*): pass ``-risk``.
+    """
+    t, e = _check_survival(time, event)
+    r = _check_scores(risk, len(t), "risk")
+    if not e.any():
+        raise ValueError("Harrell's C needs at least one event, got none")
+    return float(concordance_index_censored(e, t, r)[0])
+
+
+def uno_c(
+    time: ArrayLike,
+    event: ArrayLike,
+    risk: ArrayLike,
+    *,
+    train: Survival | None = None,
+    tau: float | None = None,
+) -> float:
+    """Uno's IPCW concordance index truncated at ``tau`` (None: all follow-up).
+
+    Without ``tau`` every test event must lie within the training follow-up.
+    """
+    t, e = _check_survival(time, event)
+    r = _check_scores(risk, len(t), "risk")
+    y_train, y_test, tr_t = _ipcw_pair(t, e, train)
+    if tau is None and (t[e] > tr_t.max()).any():
+        raise ValueError(f"test events after the last training time {tr_t.max()}: pass tau <= it")
+    if tau is not None and not 0 < tau <= tr_t.max():
+        raise ValueError(f"tau={tau} must be in (0, {tr_t.max()}], the training follow-up")
+    return float(concordance_index_ipcw(y_train, y_test, r, tau=tau)[0])
+
+
+def time_auc(
+    time: ArrayLike,
+    event: ArrayLike,
+    risk: ArrayLike,
+    horizon_days: float,
+    *,
+    train: Survival | None = None,
+) -> float:
+    """Cumulative/dynamic AUC at ``horizon_days``: cases have an event by it, controls survive it."""
+    t, e = _check_survival(time, event)
+    r = _check_scores(risk, len(t), "risk")
+    h = np.atleast_1d(float(horizon_days))
+    y_train, y_test, _ = _ipcw_pair(t, e, train, h)
+    if not (e & (t <= h[0])).any():
+        raise ValueError(f"no event by the horizon {h[0]}: the AUC is undefined")
+    return float(cumulative_dynamic_auc(y_train, y_test, r, h)[0][0])
+
+
+def brier(
+    time: ArrayLike,
+    event: ArrayLike,
+    surv_at: ArrayLike,
+    horizon_days: float,
+    *,
+    train: Survival | None = None,
+) -> float:
+    """IPCW Brier score of the predicted survival probability ``surv_at`` at ``horizon_days``."""
+    t, e = _check_survival(time, event)
+    s = _check_probabilities(_check_scores(surv_at, len(t), "surv_at"), "surv_at")
+    h = np.atleast_1d(float(horizon_days))
+    y_train, y_test, _ = _ipcw_pair(t, e, train, h)
+    return float(brier_score(y_train, y_test, s, h)[1][0])
+
+
+def integrated_brier(
+    time: ArrayLike,
+    event: ArrayLike,
+    surv: ArrayLike,
+    times: ArrayLike,
+    *,
+    train: Survival | None = None,
+) -> float:
+    """Integrated Brier score over ``times`` (strictly increasing, >= 2 points).
+
+    ``surv`` is an (n_subjects, n_times) matrix of predicted survival at ``times``.
+    """
+    t, e = _check_survival(time, event)
+    grid = np.asarray(times, dtype=float).ravel()
+    if len(grid) < 2 or (np.diff(grid) <= 0).any():
+        raise ValueError(f"times must be >= 2 strictly increasing values, got {grid.tolist()}")
+    s = _check_probabilities(_check_scores(surv, len(t), "surv", ndim=2), "surv")
+    if s.shape[1] != len(grid):
+        raise ValueError(f"surv has {s.shape[1]} columns but times has {len(grid)} values")
+    y_train, y_test, _ = _ipcw_pair(t, e, train, grid)
+    return float(integrated_brier_score(y_train, y_test, s, grid))
+
+
+# --------------------------------------------------------------------------- landmark tables
+def residual_outcome(table: pd.DataFrame) -> tuple[FloatArray, BoolArray]:
+    """Untruncated residual follow-up ``(time, event)`` of a landmark table.
+
+    Reads ``residual_time_full`` / ``event_full`` when both are present, else
+    ``residual_time`` / ``event`` (correct only if the table was built without a horizon).
+    """
+    if {RESIDUAL_TIME_FULL, EVENT_FULL} <= set(table.columns):
+        return _check_survival(table[RESIDUAL_TIME_FULL], table[EVENT_FULL], RESIDUAL_TIME_FULL)
+    missing = {RESIDUAL_TIME, EVENT} - set(table.columns)
+    if missing:
+        raise ValueError(
+            f"landmark table lacks column(s) {sorted(missing)}; has {list(table.columns)}"
+        )
+    return _check_survival(table[RESIDUAL_TIME], table[EVENT], RESIDUAL_TIME)
+
+
+def _column_or_array(table: pd.DataFrame, values: ArrayLike | str, name: str) -> FloatArray:
+    if isinstance(values, str):
+        if values not in table.columns:
+            raise ValueError(f"{name}={values!r} is not a column of the table")
+        values = table[values]
+    return _check_scores(values, len(table), name)
+
+
+def _check_landmark_table(table: pd.DataFrame, horizon_days: float, what: str) -> None:
+    if LANDMARK_DAY not in table.columns:
+        raise ValueError(
+            f"{what} has no {LANDMARK_DAY!r} column; columns are {list(table.columns)}"
+        )
+    if not horizon_days > 0:
+        raise ValueError(f"horizon_days must be > 0, got {horizon_days!r}")
+    time, _ = residual_outcome(table)
+    if EVENT_FULL not in table.columns and time.max() <= horizon_days:
+        raise ValueError(
+            f"{what}: {RESIDUAL_TIME} never exceeds the horizon (max {time.max()} <= "
+            f"{horizon_days}), so it looks truncated at it; IPCW scoring needs the untruncated "
+            f"follow-up: add {RESIDUAL_TIME_FULL!r} and {EVENT_FULL!r}"
+        )
+
+
+def _landmark_predictions(
+    table: pd.DataFrame, risk: ArrayLike | str | None, surv_at: ArrayLike | str | None
+) -> tuple[FloatArray, FloatArray | None]:
+    s = None
+    if surv_at is not None:
+        s = _check_probabilities(_column_or_array(table, surv_at, "surv_at"), "surv_at")
+    if risk is not None:
+        return _column_or_array(table, risk, "risk"), s
+    if s is None:
+        raise ValueError("give risk, surv_at or both; got neither")
+    return 1.0 - s, s
+
+
+SCORES = ("auc", "brier", "harrell_c", "uno_c")
+"""Per-landmark scores of :func:`landmark_metrics`, all at (or truncated at) the horizon."""
+
+
+def _scores(
+    time: FloatArray,
+    event: BoolArray,
+    risk: FloatArray,
+    surv_at: FloatArray | None,
+    horizon: float,
+    train: Survival,
+) -> dict[str, float]:
+    case = event & (time <= horizon)
+    return {
+        "auc": time_auc(time, event, risk, horizon, train=train),
+        "brier": np.nan if surv_at is None else brier(time, event, surv_at, horizon, train=train),
+        "harrell_c": harrell_c(np.minimum(time, horizon), case, risk),
+        "uno_c": uno_c(time, event, risk, train=train, tau=horizon),
+    }
+
+
+def _score_landmark(
+    time: FloatArray,
+    event: BoolArray,
+    risk: FloatArray,
+    surv_at: FloatArray | None,
+    horizon: float,
+    train: Survival,
+) -> dict[str, Any]:
+    """Scores at one landmark; NaN with a reason instead of raising."""
+    n_events = int((event & (time <= horizon)).sum())
+    row: dict[str, Any] = {"n_at_risk": len(time), "n_events": n_events}
+    row.update(dict.fromkeys(SCORES, np.nan))
+    row["reason"] = ""
+    if n_events == 0:
+        row["reason"] = f"no event within {horizon} days"
+    elif not (time > horizon).any():
+        row["reason"] = f"no one followed beyond {horizon} days"
+    else:
+        try:
+            row.update(_scores(time, event, risk, surv_at, horizon, train))
+        except ValueError as exc:
+            row["reason"] = str(exc)
+    return row
+
+
+def _train_at(train_table: pd.DataFrame | None, landmark: float) -> Survival | None:
+    if train_table is None:
+        return None
+    rows = train_table[train_table[LANDMARK_DAY] == landmark]
+    if rows.empty:
+        log.warning(
+            "no training rows at landmark %s; censoring weights from the test rows", landmark
+        )
+        return None
+    return residual_outcome(rows)
+
+
+def _average(frame: pd.DataFrame, column: str) -> tuple[float, float]:
+    ok = frame[np.isfinite(frame[column])]
+    if ok.empty:
+        return np.nan, np.nan
+    return float(np.average(ok[column], weights=ok["n_at_risk"])), float(ok[column].mean())
+
+
+def landmark_metrics(
+    table: pd.DataFrame,
+    risk: ArrayLike | str | None,
+    surv_at: ArrayLike | str | None,
+    horizon_days: float,
+    train_table: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """Time-dependent AUC, Brier score and C indices at ``landmark + horizon_days``, per landmark.
+
+    ``risk`` (higher = worse) and ``surv_at`` (predicted P(no event within the horizon of
+    the landmark)) are arrays aligned with ``table``'s rows or names of its columns; either
+    may be None (risk defaults to ``1 - surv_at``; no surv_at, no Brier). Times are residual
+    (days since the landmark), untruncated (see :func:`residual_outcome`). The censoring
+    distribution at each landmark is the KM of ``train_table``'s rows at the same landmark
+    when given (else the test rows). A landmark that cannot be scored (no event within the
+    horizon, no one followed beyond it, horizon past the training follow-up) gets NaN and a
+    ``reason``, logged, never an exception.
+
+    Scores (:data:`SCORES`): cumulative/dynamic ``auc`` and IPCW ``brier`` at the horizon,
+    ``harrell_c`` on the outcome truncated at the horizon and ``uno_c`` with ``tau`` = horizon.
+    Returns ``by_landmark`` (DataFrame: landmark_day, n_at_risk, n_events, the scores,
+    reason), each score averaged over the landmarks where it is defined weighted by n at
+    risk (each row counts once, as in a stacked landmark evaluation), and
+    ``<score>_unweighted``, the plain mean over landmarks.
+    """
+    _check_landmark_table(table, horizon_days, "table")
+    if train_table is not None:
+        _check_landmark_table(train_table, horizon_days, "train_table")
+    r, s = _landmark_predictions(table, risk, surv_at)
+    time, event = residual_outcome(table)
+    landmarks = table[LANDMARK_DAY].to_numpy()
+    rows = []
+    for lm in np.unique(landmarks):
+        at = landmarks == lm
+        train = _train_at(train_table, lm)
+        if train is None:
+            train = (time[at], event[at])
+        row = _score_landmark(
+            time[at], event[at], r[at], None if s is None else s[at], horizon_days, train
+        )
+        if row["reason"]:
+            log.info("landmark %s not scored: %s", lm, row["reason"])
+        rows.append({LANDMARK_DAY: lm, **row})
+    by = pd.DataFrame(rows, columns=[LANDMARK_DAY, "n_at_risk", "n_events", *SCORES, "reason"])
+    out: dict[str, Any] = {"by_landmark": by}
+    for score in SCORES:
+        out[score], out[f"{score}_unweighted"] = _average(by, score)
+    return out
+
+
+# --------------------------------------------------------------------------- bootstrap
+def _check_bootstrap(table: pd.DataFrame, n_boot: int, groups: str, level: float) -> None:
+    if groups not in table.columns:
+        raise ValueError(f"groups={groups!r} is not a column of the table")
+    if n_boot < 2:
+        raise ValueError(f"n_boot must be >= 2, got {n_boot}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+class _ClusterSampler:
+    """Draws cluster-bootstrap samples of a table; rows are located once, up front."""
+
+    def __init__(self, table: pd.DataFrame, groups: str, seed: int) -> None:
+        codes, ids = pd.factorize(table[groups].astype(str), sort=True)
+        self.ids = np.asarray(ids, dtype=object)
+        self.suffix = np.array([f"#{k}" for k in range(len(ids))], dtype=object)
+        self.table, self.groups = table, groups
+        self.order = np.argsort(codes, kind="stable")
+        self.sizes = np.bincount(codes)
+        self.starts = np.cumsum(self.sizes) - self.sizes
+        self.rng = np.random.default_rng(seed)
+
+    def draw(self) -> pd.DataFrame:
+        """One sample; a patient drawn twice becomes two patients, ``<id>#<k>``."""
+        n = len(self.sizes)
+        draw = self.rng.integers(0, n, size=n)
+        sizes = self.sizes[draw]
+        offset = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        sample = self.table.take(self.order[np.repeat(self.starts[draw], sizes) + offset])
+        labels = self.ids[draw] + self.suffix
+        sample = sample.reset_index(drop=True)
+        sample[self.groups] = labels[np.repeat(np.arange(n), sizes)]
+        return sample
+
+
+def bootstrap_ci(
+    fn: Callable[[pd.DataFrame], float],
+    table: pd.DataFrame,
+    n_boot: int = 200,
+    seed: int = 0,
+    groups: str = PATIENT_ID,
+    *,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """Patient-level cluster bootstrap: ``(fn(table), low, high)`` percentile interval.
+
+    Patients (``groups``) are drawn with replacement and carry all their rows, so the
+    interval reflects the within-patient correlation of a landmark table. ``fn`` must read
+    predictions from columns of the table it is given (arrays captured from outside would
+    not follow the resampling). Replicates where ``fn`` returns NaN are dropped and counted
+    in the log; if all are NaN the interval is (NaN, NaN).
+    """
+    _check_bootstrap(table, n_boot, groups, level)
+    estimate = float(fn(table))
+    sampler = _ClusterSampler(table, groups, seed)
+    reps = np.array([fn(sampler.draw()) for _ in range(n_boot)], dtype=float)
+    ok = reps[np.isfinite(reps)]
+    if len(ok) < n_boot:
+        log.info(
+            "bootstrap: %d of %d replicates undefined (NaN) and dropped", n_boot - len(ok), n_boot
+        )
+    if len(ok) == 0:
+        return estimate, np.nan, np.nan
+    low, high = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2])
+    return estimate, float(low), float(high)
