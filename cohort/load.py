@@ -199,7 +199,7 @@ def _parse_column(stem: str, col: str, s: pd.Series, manifest: Manifest) -> pd.S
         if kind == "binary":
             return parse_binary(s)
         stripped = s.str.strip()
-        return stripped.where(stripped != "", None)
+        return stripped.where(stripped != "")
     return s.str.strip()
 
 
@@ -241,7 +241,7 @@ def _build_patients(frame: pd.DataFrame, manifest: Manifest) -> pd.DataFrame:
 def _build_measurements(frame: pd.DataFrame, manifest: Manifest, index: pd.Series) -> pd.DataFrame:
     out = frame.copy()
     for optional in (QUALIFIER, DRAW_ID):
-        out[optional] = out[optional].where(out[optional] != "", None) if optional in out else pd.NA
+        out[optional] = out[optional].where(out[optional] != "") if optional in out else pd.NA
     factors = _unit_factors(out, manifest)
     out["original_value"] = out[VALUE]
     out["original_unit"] = out[UNIT]

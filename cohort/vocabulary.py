@@ -72,6 +72,11 @@ TREATMENTS_FILE: Final = "treatments"
 ADVERSE_EVENTS_FILE: Final = "adverse_events"
 MANIFEST_FILE: Final = "cohort.toml"
 TRUTH_FILE: Final = "truth.csv"
+# issued assessments (GET /v1/export): one row per assessment the service issued
+ASSESSMENTS_FILE: Final = "assessments"
+ASSESSMENT_ID: Final = "assessment_id"
+ISSUED_AT: Final = "issued_at"
+AS_OF: Final = "as_of"
 
 # the primary CTC marker code and AFP, used by defaults, reports and the simulator
 CTC_TOTAL: Final = "ctc_total"

@@ -268,8 +268,9 @@ def train(
             seed=seed,
             n_boot=bootstrap,
             select_by=select_by,
-            **({"models": names} if names else {}),
         )
+        if names:
+            config.models = names
         cohort = load_cohort(cohort_dir)
         with progress("training") as update:
             return run_training(
@@ -448,7 +449,33 @@ def _print_demo(res: Any) -> None:
                 f"  vs baseline (no markers): AUC {base['auc']:.3f} → +{best['auc'] - base['auc']:.3f}"
             )
         out.print(f"  registered as {champ['name']} version {champ['version']} (alias champion)")
+    for name, m in s.get("leadtime", {}).items():
+        out.print(f"  lead time, {name}: {_lead_line(m)}")
+    out.print(
+        f"  reports: {s['describe_dir']}/report.html, {s.get('leadtime_dir')}/report.html, "
+        f"{s.get('model_report')}"
+    )
+    out.print("  steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in res.steps.items()))
     out.print(f"  MLflow: mlflow ui --backend-store-uri {res.tracking_uri}")
+    out.print(
+        f"  serve the champion: export MLFLOW_TRACKING_URI={res.tracking_uri} "
+        f"CTCMON_DATABASE_URL=sqlite:///{res.workdir}/ctcmon.db; "
+        "ctcmon keys create --role clinician --site site-a; ctcmon serve"
+    )
+
+
+def _lead_line(m: dict[str, Any]) -> str:
+    def pct(v: Any) -> str:
+        return "—" if v is None else f"{v:.0%}"
+
+    lead, ci = m.get("lead_median"), m.get("lead_median_ci") or [None, None]
+    lead_txt = "—" if lead is None else f"{lead:.0f} days"
+    if lead is not None and ci[0] is not None:
+        lead_txt += f" (95% CI {ci[0]:.0f}–{ci[1]:.0f})"
+    return (
+        f"sensitivity {pct(m.get('sensitivity'))}, specificity {pct(m.get('specificity'))}, "
+        f"median lead over imaging {lead_txt}"
+    )
 
 
 def _records(table: Any) -> list[dict[str, Any]]:
@@ -512,6 +539,24 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     if isinstance(obj, dict):
         return obj
     fail(f"unexpected result type {type(obj).__name__}")
+
+
+def _register_command_modules() -> None:
+    """Commands that live in their own modules (``register(app)`` each), kept apart so each
+    capability's CLI sits next to nothing else's."""
+    import importlib
+
+    for name in ("ctcmon.cmd_leadtime", "ctcmon.cmd_serve", "ctcmon.cmd_report"):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(app)
+
+
+_register_command_modules()
 
 
 def main() -> None:

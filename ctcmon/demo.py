@@ -23,6 +23,10 @@ class DemoResult:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
+def _quiet(description: str, fraction: float | None = None) -> None:
+    """Progress sink when nobody listens."""
+
+
 def _timed(result: DemoResult, step: str, fn: Callable[[], Any]) -> Any:
     start = time.perf_counter()
     value = fn()
@@ -31,17 +35,25 @@ def _timed(result: DemoResult, step: str, fn: Callable[[], Any]) -> Any:
     return value
 
 
+CHAMPION_URI = "models:/ctcmon-recurrence@champion"
+EXPERIMENT = "ctcmon-demo"
+
+
 def run_demo(
     workdir: Path, n_patients: int = 1000, seed: int = 7, say: Say | None = None
 ) -> DemoResult:
-    """simulate → validate → describe → train all models with the registry."""
+    """simulate → validate → describe → train (registry) → lead time → model report."""
     from cohort.load import load_cohort
     from cohort.simulate import simulate_cohort
     from cohort.summary import summarize
     from study.describe import describe_cohort
     from training.train import TrainConfig, train
 
-    note = say or (lambda _d, _f=None: None)
+    note: Say = say or _quiet
+
+    def train_progress(description: str, fraction: float | None = None) -> None:
+        note(description, None if fraction is None else 0.2 + 0.6 * fraction)
+
     workdir = workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     cohort_dir = workdir / "cohort"
@@ -70,14 +82,44 @@ def run_demo(
             cohort,
             TrainConfig(seed=seed),
             tracking_uri=uri,
-            experiment="ctcmon-demo",
+            experiment=EXPERIMENT,
             register=True,
-            progress=lambda d, f=None: note(d, None if f is None else 0.2 + 0.7 * f),
+            progress=train_progress,
         ),
     )
     result.summary["champion"] = trained.champion
     result.summary["models"] = {r.name: r.metrics for r in trained.results}
+    note("lead time over imaging", 0.82)
+    _timed(result, "leadtime", lambda: _leadtime(result, cohort, uri))
+    note("model report", 0.95)
+    _timed(result, "report", lambda: _report(result, uri))
     return result
+
+
+def _leadtime(result: DemoResult, cohort: Any, uri: str) -> None:
+    from training.leadtime import run_leadtime
+
+    out = result.workdir / "leadtime"
+    lt = run_leadtime(cohort, model_uri=CHAMPION_URI, out_dir=out, n_boot=200, tracking_uri=uri)
+    result.summary["leadtime_dir"] = str(out)
+    keys = (
+        "sensitivity",
+        "specificity",
+        "lead_median",
+        "lead_median_ci",
+        "false_alarms_per_patient_year",
+    )
+    result.summary["leadtime"] = {
+        r.name: {k: r.metrics.get(k) for k in keys} for r in lt.rules if r.variant_of is None
+    }
+
+
+def _report(result: DemoResult, uri: str) -> None:
+    from training.report import build_model_report
+
+    out = result.workdir / "model-report"
+    build_model_report(CHAMPION_URI, out, tracking_uri=uri)
+    result.summary["model_report"] = str(out / "model_report.html")
 
 
 def _remove_previous_simulation(cohort_dir: Path) -> None:

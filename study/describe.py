@@ -76,7 +76,9 @@ class DescribeResult:
             median = (
                 "not reached"
                 if math.isnan(float(row.median_days))  # type: ignore[arg-type]
-                else (f"{row.median_days:.0f} d ({row.median_lower:.0f}–{row.median_upper:.0f})")
+                else (
+                    f"{row.median_days:.0f} d ({_day(row.median_lower)}–{_day(row.median_upper)})"
+                )
             )
             two = (
                 ""
@@ -187,3 +189,9 @@ def describe_cohort(
     for s in part.skipped:
         log.info("skipped %s", s)
     return result
+
+
+def _day(value: object) -> str:
+    """A CI bound in days; "not reached" when the KM curve never crosses it."""
+    v = float(value)  # type: ignore[arg-type]
+    return "not reached" if math.isnan(v) else f"{v:.0f}"

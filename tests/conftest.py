@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
+# before any OpenMP library loads (see ctcmon/__init__.py)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -118,3 +123,31 @@ def make_cohort(tmp_path: Path) -> Callable[..., Path]:
 def pbcseq_dir() -> Path:
     """The shipped Mayo PBC serial-lab cohort."""
     return Path(__file__).resolve().parents[1] / "cohort" / "datasets" / "pbcseq"
+
+
+@pytest.fixture(scope="session")
+def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """A small simulated cohort, trained (cox + baseline, 3 folds) and registered in a fresh
+    SQLite MLflow store: what a user has after ``ctcmon train --register``."""
+    from cohort.load import load_cohort
+    from cohort.simulate import simulate_cohort
+    from training.train import TrainConfig, train
+
+    root = tmp_path_factory.mktemp("trained")
+    simulate_cohort(root / "cohort", n_patients=300, seed=11)
+    cohort = load_cohort(root / "cohort")
+    uri = f"sqlite:///{(root / 'mlflow.db').as_posix()}"
+    result = train(
+        cohort,
+        TrainConfig(models=["cox", "baseline"], folds=3, n_boot=5, seed=3),
+        tracking_uri=uri,
+        experiment="test",
+        register=True,
+    )
+    return {
+        "uri": uri,
+        "cohort_dir": root / "cohort",
+        "cohort": cohort,
+        "result": result,
+        "root": root,
+    }

@@ -28,7 +28,7 @@ names of columns holding them (the form :func:`bootstrap_ci` needs).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -292,14 +292,18 @@ def _scores(
     surv_at: FloatArray | None,
     horizon: float,
     train: Survival,
+    scores: Sequence[str] = SCORES,
 ) -> dict[str, float]:
     case = event & (time <= horizon)
-    return {
-        "auc": time_auc(time, event, risk, horizon, train=train),
-        "brier": np.nan if surv_at is None else brier(time, event, surv_at, horizon, train=train),
-        "harrell_c": harrell_c(np.minimum(time, horizon), case, risk),
-        "uno_c": uno_c(time, event, risk, train=train, tau=horizon),
+    compute = {
+        "auc": lambda: time_auc(time, event, risk, horizon, train=train),
+        "brier": lambda: (
+            np.nan if surv_at is None else brier(time, event, surv_at, horizon, train=train)
+        ),
+        "harrell_c": lambda: harrell_c(np.minimum(time, horizon), case, risk),
+        "uno_c": lambda: uno_c(time, event, risk, train=train, tau=horizon),
     }
+    return {name: compute[name]() for name in scores}
 
 
 def _score_landmark(
@@ -309,6 +313,7 @@ def _score_landmark(
     surv_at: FloatArray | None,
     horizon: float,
     train: Survival,
+    scores: Sequence[str] = SCORES,
 ) -> dict[str, Any]:
     """Scores at one landmark; NaN with a reason instead of raising."""
     n_events = int((event & (time <= horizon)).sum())
@@ -321,7 +326,7 @@ def _score_landmark(
         row["reason"] = f"no one followed beyond {horizon} days"
     else:
         try:
-            row.update(_scores(time, event, risk, surv_at, horizon, train))
+            row.update(_scores(time, event, risk, surv_at, horizon, train, scores))
         except ValueError as exc:
             row["reason"] = str(exc)
     return row
@@ -352,6 +357,8 @@ def landmark_metrics(
     surv_at: ArrayLike | str | None,
     horizon_days: float,
     train_table: pd.DataFrame | None = None,
+    *,
+    scores: Sequence[str] = SCORES,
 ) -> dict[str, Any]:
     """Time-dependent AUC, Brier score and C indices at ``landmark + horizon_days``, per landmark.
 
@@ -369,8 +376,12 @@ def landmark_metrics(
     Returns ``by_landmark`` (DataFrame: landmark_day, n_at_risk, n_events, the scores,
     reason), each score averaged over the landmarks where it is defined weighted by n at
     risk (each row counts once, as in a stacked landmark evaluation), and
-    ``<score>_unweighted``, the plain mean over landmarks.
+    ``<score>_unweighted``, the plain mean over landmarks. ``scores`` restricts the work to
+    a subset (e.g. ``("auc",)`` inside a bootstrap); the others come back NaN.
     """
+    unknown = sorted(set(scores) - set(SCORES))
+    if unknown:
+        raise ValueError(f"unknown score(s) {unknown}; choose from {list(SCORES)}")
     _check_landmark_table(table, horizon_days, "table")
     if train_table is not None:
         _check_landmark_table(train_table, horizon_days, "train_table")
@@ -384,7 +395,7 @@ def landmark_metrics(
         if train is None:
             train = (time[at], event[at])
         row = _score_landmark(
-            time[at], event[at], r[at], None if s is None else s[at], horizon_days, train
+            time[at], event[at], r[at], None if s is None else s[at], horizon_days, train, scores
         )
         if row["reason"]:
             log.info("landmark %s not scored: %s", lm, row["reason"])

@@ -1,0 +1,384 @@
+"""Latency and throughput of the risk service, side by side with ``mlflow models serve``.
+Run by hand, never a test.
+
+    /work/venv/bin/python benchmarks/bench_serving.py [--tracking-uri URI --cohort DIR] [--requests 200]
+        [--load-seconds 60] [--clients 16] [--rate 200]
+
+Without ``--tracking-uri`` it simulates 300 patients and trains + registers a Cox model in a
+temporary folder. Then, for one patient with 20 draws (``POST /v1/risk`` body):
+
+1. in-process: ``RiskPipeline.assess`` alone, and the whole ASGI app (auth, store write,
+   response) through httpx's ASGI transport — p50 / p99 / requests per second;
+2. over HTTP: ``ctcmon serve`` (uvicorn, one worker) and ``mlflow models serve
+   --env-manager local -m models:/ctcmon-recurrence@champion`` on the same registered
+   model, each called sequentially (latency) and from ``--clients`` threads (throughput);
+3. sustained load: ``--clients`` clients submitting draws (``POST /v1/patients/{id}/draws``)
+   for ``--load-seconds`` at up to ``--rate`` per second in all; reports the achieved rate,
+   5xx count, and lost or duplicated writes (acknowledged assessment ids vs the store).
+
+Targets (2 cores): in-process p50 <= 5 ms, p99 <= 15 ms, >= 3x lower latency than mlflow;
+200 draws/s for 60 s from 16 clients with zero lost/duplicated writes and zero 5xx.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+warnings.simplefilter("ignore")
+
+CHAMPION = "models:/ctcmon-recurrence@champion"
+
+
+def summary(name: str, seconds: list[float], wall: float | None = None) -> str:
+    ms = np.asarray(seconds) * 1000
+    rate = len(ms) / (wall if wall else ms.sum() / 1000)
+    return (
+        f"{name:<44} n={len(ms):<5} p50={np.percentile(ms, 50):8.1f} ms  "
+        f"p99={np.percentile(ms, 99):8.1f} ms  {rate:7.1f} req/s"
+    )
+
+
+def timed(call: Callable[[], Any], n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def concurrent(call: Callable[[], Any], n: int, clients: int) -> tuple[list[float], float]:
+    times: list[float] = []
+    lock = threading.Lock()
+    per = max(1, n // clients)
+
+    def worker() -> None:
+        for _ in range(per):
+            t = time.perf_counter()
+            call()
+            with lock:
+                times.append(time.perf_counter() - t)
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=worker) for _ in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    return times, time.perf_counter() - start
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=2).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def train_model(folder: Path) -> tuple[str, Path]:
+    from cohort.load import load_cohort
+    from cohort.simulate import simulate_cohort
+    from training.train import TrainConfig, train
+
+    cohort_dir = folder / "cohort"
+    simulate_cohort(cohort_dir, n_patients=300, seed=2)
+    uri = f"sqlite:///{(folder / 'mlflow.db').as_posix()}"
+    train(
+        load_cohort(cohort_dir),
+        TrainConfig(models=["cox"], folds=3, n_boot=0),
+        tracking_uri=uri,
+        experiment="bench",
+        register=True,
+    )
+    return uri, cohort_dir
+
+
+def twenty_draws(cohort_dir: Path | None, manifest: Any) -> dict[str, Any]:
+    """A patient with 20 draws (from the cohort, else synthetic) as a POST /v1/risk body."""
+    if cohort_dir is not None:
+        from cohort.load import load_cohort
+        from cohort.records import history_from_cohort
+
+        cohort = load_cohort(cohort_dir)
+        counts = cohort.measurements.groupby("patient_id")["date"].nunique()
+        pid = str(counts[counts >= 20].index[0])
+        h = history_from_cohort(cohort, pid)
+        days = sorted({m.date for m in h.measurements if m.date})[:20]
+        kept = [m for m in h.measurements if m.date in days]
+        body = h.model_copy(update={"measurements": kept, "as_of": days[-1]})
+        return body.model_dump(mode="json", exclude_none=True)
+    start = date(2023, 1, 10)
+    days = [(start + timedelta(days=30 * i)).isoformat() for i in range(20)]
+    markers = [m for m in ("ctc_total", "afp") if m in manifest.markers]
+    return {
+        "patient": {"patient_id": "bench-1", "index_date": start.isoformat()},
+        "measurements": [
+            {"date": d, "marker": m, "value": 2.0 + i % 3, "unit": manifest.markers[m].unit}
+            for i, d in enumerate(days)
+            for m in markers
+        ],
+        "as_of": days[-1],
+    }
+
+
+def in_process(holder: Any, db: str, token: str, body: dict[str, Any], n: int) -> list[str]:
+    from serving.app import create_app
+    from serving.settings import Settings
+
+    pipeline = holder.current.pipeline
+    from cohort.records import PatientHistory
+
+    history = PatientHistory.model_validate(body)
+    lines = [summary("in-process RiskPipeline.assess", timed(lambda: pipeline.assess(history), n))]
+    app = create_app(Settings(database_url=db, model_poll_seconds=0), holder=holder)
+
+    async def run() -> list[float]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            headers = {"Authorization": f"Bearer {token}"}
+            async with httpx.AsyncClient(
+                transport=transport, base_url="http://app", headers=headers
+            ) as c:
+                out = []
+                for _ in range(n):
+                    t = time.perf_counter()
+                    r = await c.post("/v1/risk", json=body)
+                    out.append(time.perf_counter() - t)
+                    assert r.status_code == 200, r.text
+                return out
+
+    lines.append(summary("in-process ASGI app POST /v1/risk (+store)", asyncio.run(run())))
+    return lines
+
+
+def over_http(
+    name: str, url: str, payload: Any, headers: dict[str, str], n: int, clients: int
+) -> list[str]:
+    client = httpx.Client(headers=headers, timeout=120)
+
+    def call() -> None:
+        r = client.post(url, json=payload)
+        if r.status_code >= 300:
+            raise RuntimeError(f"{name}: {r.status_code} {r.text[:200]}")
+
+    for _ in range(3):
+        call()
+    seq = summary(f"{name} sequential", timed(call, n))
+    times, wall = concurrent(call, n, clients)
+    client.close()
+    return [seq, summary(f"{name} {clients} clients", times, wall)]
+
+
+def sustained_load(
+    base: str, token: str, seconds: float, clients: int, rate: float, db: str
+) -> list[str]:
+    """Draw submissions from ``clients`` threads; acknowledged ids compared with the store."""
+    headers = {"Authorization": f"Bearer {token}"}
+    acked: list[str] = []
+    statuses: dict[int, int] = {}
+    errors = 0
+    lock = threading.Lock()
+    interval = clients / rate
+    stop_at = time.monotonic() + seconds
+
+    def client(i: int) -> None:
+        nonlocal errors
+        pid = f"load-{i}"
+        with httpx.Client(base_url=base, headers=headers, timeout=120) as c:
+            c.post("/v1/patients", json={"patient_id": pid, "index_date": "2020-01-01"})
+            day = date(2020, 1, 2)
+            next_at = time.monotonic()
+            while time.monotonic() < stop_at:
+                body = {
+                    "date": day.isoformat(),
+                    "measurements": [{"marker": "ctc_total", "value": 2, "unit": "cells/7.5mL"}],
+                }
+                try:
+                    r = c.post(
+                        f"/v1/patients/{pid}/draws",
+                        json=body,
+                        headers={"Idempotency-Key": f"{pid}-{day}"},
+                    )
+                except httpx.HTTPError:
+                    with lock:
+                        errors += 1
+                    continue
+                with lock:
+                    statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+                    if r.status_code == 201:
+                        acked.append(r.json()["assessment_id"])
+                day += timedelta(days=1)
+                next_at += interval
+                time.sleep(max(0.0, next_at - time.monotonic()))
+
+    start = time.monotonic()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    wall = time.monotonic() - start
+    from sqlalchemy import select
+
+    from serving.store import Assessment, Store
+
+    store = Store(db)
+    with store.reading() as s:
+        stored = list(
+            s.scalars(select(Assessment.assessment_id).where(Assessment.source == "draw"))
+        )
+    store.dispose()
+    lost = len(set(acked) - set(stored))
+    duplicated = len(stored) - len(set(stored))
+    fivexx = sum(v for k, v in statuses.items() if k >= 500)
+    return [
+        f"sustained load: {clients} clients, {seconds:.0f} s, target {rate:.0f} draws/s",
+        f"  achieved {len(acked) / wall:.1f} acknowledged draws/s ({len(acked)} in {wall:.1f} s)",
+        f"  statuses {dict(sorted(statuses.items()))}, transport errors {errors}, 5xx {fivexx}",
+        f"  lost acknowledged writes {lost}, duplicated writes {duplicated}, stored {len(stored)}",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri")
+    parser.add_argument(
+        "--cohort", type=Path, help="cohort the model was trained on (a 20-draw patient)"
+    )
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--load-seconds", type=float, default=60)
+    parser.add_argument("--rate", type=float, default=200)
+    args = parser.parse_args()
+
+    from serving.auth import create_key
+    from serving.model import ModelHolder
+    from serving.store import Store
+
+    work = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    cohort_dir = args.cohort
+    uri = args.tracking_uri
+    if uri is None:
+        print(f"training a cox model on 300 simulated patients in {work} ...", flush=True)
+        uri, cohort_dir = train_model(work)
+    holder = ModelHolder(CHAMPION, uri)
+    holder.refresh()
+    body = twenty_draws(cohort_dir, holder.current.pipeline.manifest)
+    db = f"sqlite:///{(work / 'bench.db').as_posix()}"
+    store = Store(db)
+    store.migrate()
+    _, token = create_key(store, "clinician", body["patient"].get("site_id") or "site-a")
+    store.dispose()
+    n = args.requests
+    print(
+        f"model {holder.current.name} v{holder.current.version} ({holder.current.pipeline.model_name}); "
+        f"patient with 20 draws ({len(body['measurements'])} marker values); {os.cpu_count()} CPUs"
+    )
+    for line in in_process(holder, db, token, body, n):
+        print(line, flush=True)
+
+    env = {
+        **os.environ,
+        # mlflow models serve runs `uvicorn` from PATH: the one installed beside this Python
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_TRACKING_URI": uri,
+        "CTCMON_DATABASE_URL": db,
+        "CTCMON_MODEL_POLL_SECONDS": "0",
+    }
+    ours, theirs = free_port(), free_port()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ctcmon", "serve", "--port", str(ours)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "mlflow"),
+                "models",
+                "serve",
+                "--env-manager",
+                "local",
+                "-m",
+                CHAMPION,
+                "-p",
+                str(theirs),
+                "--host",
+                "127.0.0.1",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+    ]
+    try:
+        wait_http(f"http://127.0.0.1:{ours}/health", procs[0])
+        wait_http(f"http://127.0.0.1:{theirs}/ping", procs[1])
+        headers = {"Authorization": f"Bearer {token}"}
+        for line in over_http(
+            "ctcmon serve  POST /v1/risk",
+            f"http://127.0.0.1:{ours}/v1/risk",
+            body,
+            headers,
+            n,
+            args.clients,
+        ):
+            print(line, flush=True)
+        for line in over_http(
+            "mlflow models serve /invocations",
+            f"http://127.0.0.1:{theirs}/invocations",
+            {"inputs": [body]},
+            {},
+            n,
+            args.clients,
+        ):
+            print(line, flush=True)
+        procs[1].send_signal(signal.SIGTERM)
+        for line in sustained_load(
+            f"http://127.0.0.1:{ours}", token, args.load_seconds, args.clients, args.rate, db
+        ):
+            print(line, flush=True)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+
+
+if __name__ == "__main__":
+    main()

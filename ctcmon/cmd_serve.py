@@ -1,0 +1,184 @@
+"""``ctcmon serve`` (the HTTP API) and ``ctcmon keys`` (its API keys)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ctcmon.console import emit_json, fail, guarded, out
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
+DEMO_DB = Path("ctcmon-demo") / "mlflow.db"
+
+
+def _settings(**overrides: Any) -> Any:
+    """The service's settings (CTCMON_* / .env), failing with one line when they are unsafe."""
+    from pydantic import ValidationError
+
+    from serving.settings import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as exc:
+        reasons = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
+        )
+        fail(f"invalid settings: {reasons}")
+
+
+def _tracking_uri(given: str | None) -> str | None:
+    """--tracking-uri, else MLFLOW_TRACKING_URI, else ./mlflow.db, else the demo's store."""
+    if given or os.environ.get("MLFLOW_TRACKING_URI") or Path("mlflow.db").exists():
+        return given
+    if DEMO_DB.exists():
+        out.print(f"using the MLflow store of `ctcmon demo`: {DEMO_DB}")
+        return f"sqlite:///{DEMO_DB.resolve().as_posix()}"
+    return None
+
+
+def _store(settings: Any) -> Any:
+    from serving.store import Store
+
+    store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
+    store.migrate()
+    return store
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and the ``keys`` group to the ctcmon command line."""
+    keys = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
+    app.add_typer(keys, name="keys")
+
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+        model: Annotated[
+            str | None,
+            typer.Option(help="Model URI (default: CTCMON_MODEL_URI, else the champion)."),
+        ] = None,
+        tracking_uri: Annotated[
+            str | None,
+            typer.Option(
+                "--tracking-uri",
+                help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).",
+            ),
+        ] = None,
+        workers: Annotated[
+            int, typer.Option(min=1, help="Worker processes (PostgreSQL recommended for > 1).")
+        ] = 1,
+    ) -> None:
+        """Start the HTTP API (OpenAPI at /docs); the model is loaded once at start-up."""
+        import uvicorn
+
+        from serving.app import create_app
+        from serving.model import ModelHolder
+
+        settings = _settings(model_uri=model, tracking_uri=_tracking_uri(tracking_uri))
+
+        def load() -> Any:
+            _store(settings).dispose()
+            holder = ModelHolder(settings.model_uri, settings.tracking_uri)
+            try:
+                holder.refresh()
+            except Exception as exc:
+                raise ValueError(
+                    f"cannot load model {settings.model_uri} from {holder.tracking_uri}: "
+                    f"{type(exc).__name__}: {exc}. Train and register one first "
+                    "(`ctcmon demo`, or `ctcmon train COHORT --register`)"
+                ) from None
+            return holder
+
+        holder = guarded(False, load)
+        live = holder.current
+        out.print(
+            f"serving {live.name} version {live.version} ({live.pipeline.model_name}) "
+            f"on http://{host}:{port} — API docs at /docs; store {_safe_url(settings.database_url)}"
+        )
+        logging.getLogger("serving").setLevel(logging.INFO)
+        if workers > 1:
+            for name, value in (
+                ("CTCMON_MODEL_URI", settings.model_uri),
+                ("CTCMON_TRACKING_URI", holder.tracking_uri),
+            ):
+                os.environ[name] = value
+            target: Any = "serving.app:create_app"
+        else:
+            target = create_app(settings, holder=holder)
+        uvicorn.run(
+            target,
+            factory=workers > 1,
+            host=host,
+            port=port,
+            workers=workers,
+            access_log=False,  # its lines carry patient ids in paths; serving.access logs routes
+            timeout_graceful_shutdown=10,
+        )
+
+    @keys.command("create")
+    def create(
+        role: Annotated[str, typer.Option(help="clinician, researcher or admin.")],
+        site: Annotated[str, typer.Option(help="The site whose patients the key sees.")],
+        label: Annotated[str | None, typer.Option(help="Who or what the key is for.")] = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Create an API key and print it once (only its hash is stored)."""
+        from serving.auth import create_key
+
+        settings = _settings()
+        key_id, token = guarded(as_json, lambda: create_key(_store(settings), role, site, label))
+        if as_json:
+            emit_json({"ok": True, "key_id": key_id, "key": token, "role": role, "site": site})
+            return
+        out.print(f"created {role} key {key_id} for site {site!r}; it is shown only this once:")
+        out.print(token, markup=False)
+
+    @keys.command("list")
+    def list_(as_json: JsonOpt = False) -> None:
+        """List API keys (ids, roles, sites; never the keys themselves)."""
+        from serving.auth import list_keys
+
+        settings = _settings()
+        rows = [
+            {
+                "key_id": k.id,
+                "role": k.role,
+                "site": k.site_id,
+                "label": k.label,
+                "created_at": k.created_at.isoformat(),
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+            }
+            for k in guarded(as_json, lambda: list_keys(_store(settings)))
+        ]
+        if as_json:
+            emit_json({"ok": True, "keys": rows})
+            return
+        for r in rows:
+            state = f"revoked {r['revoked_at']}" if r["revoked_at"] else "active"
+            out.print(f"{r['key_id']}  {r['role']:<10}  {r['site']}  {state}  {r['label'] or ''}")
+        out.print(f"{len(rows)} key(s)")
+
+    @keys.command("revoke")
+    def revoke(
+        key_id: Annotated[str, typer.Argument(help="The key's id (key_...), not the key.")],
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Revoke an API key: it is refused from the next request on."""
+        from serving.auth import revoke_key
+
+        settings = _settings()
+        key = guarded(as_json, lambda: revoke_key(_store(settings), key_id))
+        if as_json:
+            emit_json({"ok": True, "key_id": key.id, "revoked_at": str(key.revoked_at)})
+            return
+        out.print(f"revoked {key.id} ({key.role}, site {key.site_id!r})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,1 @@
+"""ctcmon serving package."""

@@ -1,0 +1,119 @@
+"""The FastAPI application: ``create_app(settings)``.
+
+The lifespan migrates the store (``alembic upgrade head``), loads the model once, and polls
+the registry for a new champion. Errors are JSON: ``{"detail": "..."}``, or for 422 the
+list of every problem as ``{"loc": [...], "msg": "..."}``; never a stack trace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+import ctcmon
+from serving.errors import Invalid, ServiceError
+from serving.middleware import Guard
+from serving.model import ModelHolder, poll
+from serving.routes import export, health, model, patients, risk
+from serving.settings import Settings
+from serving.store import Store
+
+log = logging.getLogger(__name__)
+
+UNION_TAGS = {"history", "fhir"}  # branch names pydantic puts in a union's error locations
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    holder: ModelHolder | None = None,
+    store: Store | None = None,
+) -> FastAPI:
+    """The app; tests may pass a ready ``holder`` (loaded model) or ``store``."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = store or Store(
+            settings.database_url,
+            synchronous=settings.sqlite_synchronous,
+            pool_size=settings.db_pool_size,
+        )
+        await asyncio.to_thread(app.state.store.migrate)
+        app.state.holder = holder or ModelHolder(settings.model_uri, settings.tracking_uri)
+        if app.state.holder.current is None:
+            await asyncio.to_thread(app.state.holder.try_refresh)
+        if app.state.holder.current is None:
+            log.warning("no model loaded from %s: risk routes answer 503", settings.model_uri)
+        poller = (
+            asyncio.create_task(poll(app.state.holder, settings.model_poll_seconds))
+            if settings.model_poll_seconds > 0
+            else None
+        )
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            if store is None:
+                app.state.store.dispose()
+
+    app = FastAPI(
+        title="ctcmon",
+        version=ctcmon.__version__,
+        summary="Recurrence risk after each blood draw, and what it means for imaging.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    for router in (health.router, model.router, risk.router, patients.router, export.router):
+        app.include_router(router)
+    _error_handlers(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        )
+    app.add_middleware(Guard, max_body_bytes=settings.max_body_bytes)
+    return app
+
+
+def _error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(Invalid)
+    async def invalid(request: Request, exc: Invalid) -> JSONResponse:
+        return JSONResponse({"detail": exc.problems}, status_code=422)
+
+    @app.exception_handler(ServiceError)
+    async def service_error(request: Request, exc: ServiceError) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": problems(exc.errors())}, status_code=422)
+
+    @app.exception_handler(OperationalError)
+    async def store_down(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("store error: %s", type(exc.orig).__name__)
+        return JSONResponse({"detail": "the store is unavailable; retry"}, status_code=503)
+
+
+def problems(errors: Any) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{loc, msg}`` (no echo of the input, no union branch names)."""
+    out = []
+    for e in errors:
+        loc = [p for i, p in enumerate(e["loc"]) if not (i == 1 and p in UNION_TAGS)]
+        out.append({"loc": loc, "msg": e["msg"]})
+    return out

@@ -1,0 +1,49 @@
+"""FastAPI dependencies shared by the routers, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+
+from serving.errors import Unavailable
+from serving.model import LoadedModel, ModelHolder
+from serving.settings import Settings
+from serving.store import Store
+
+
+def get_store(request: Request) -> Store:
+    return request.app.state.store
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_holder(request: Request) -> ModelHolder:
+    return request.app.state.holder
+
+
+def get_model(holder: Annotated[ModelHolder, Depends(get_holder)]) -> LoadedModel:
+    """The live model for this request (a snapshot: a swap mid-request does not affect it)."""
+    current = holder.current
+    if current is None:
+        raise Unavailable(
+            f"no model is loaded (tried {holder.uri}); register one with "
+            "`ctcmon train --register` or `ctcmon demo`, then POST /v1/admin/reload"
+        )
+    return current
+
+
+StoreDep = Annotated[Store, Depends(get_store)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+ModelDep = Annotated[LoadedModel, Depends(get_model)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Retrying a POST with the same key returns the first result.",
+    ),
+]

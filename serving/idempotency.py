@@ -1,0 +1,95 @@
+"""Safe retries: the first response to a POST with an ``Idempotency-Key`` is stored with it,
+in the same transaction as the write, and returned again for a retry of the same request.
+The same key with a different request is a 409."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from serving.auth import Principal
+from serving.errors import Conflict
+from serving.store import IdempotencyRecord, Store, utcnow
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Result:
+    """A response: status, JSON body, and whether it is the replay of an earlier one."""
+
+    status: int
+    body: Any
+    replayed: bool = False
+
+
+class Stale(Exception):
+    """The record changed between reading it and writing to it: compute again."""
+
+
+# (status, body, write): ``write`` adds the rows inside the one transaction
+Attempt = tuple[int, Any, Callable[[Session], None]]
+
+
+def fingerprint(method: str, path: str, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
+
+
+def lookup(store: Store, key: Principal, idem_key: str, fp: str) -> Result | None:
+    """The stored first response for this key, or None; 409 if the key was used differently."""
+    with store.reading() as session:
+        record = session.get(IdempotencyRecord, (key.key_id, idem_key))
+    if record is None:
+        return None
+    if record.fingerprint != fp:
+        raise Conflict(
+            "Idempotency-Key already used for a different request; use a new key for a new request"
+        )
+    return Result(record.status_code, record.response, replayed=True)
+
+
+def run(
+    store: Store,
+    key: Principal,
+    idem_key: str | None,
+    fp: str,
+    attempt: Callable[[], Attempt],
+    conflict: str,
+) -> Result:
+    """Compute outside any write lock, then write in one transaction (retried when stale)."""
+    if idem_key:
+        earlier = lookup(store, key, idem_key, fp)
+        if earlier is not None:
+            return earlier
+    for _ in range(MAX_ATTEMPTS):
+        status, body, write = attempt()
+        try:
+            with store.writing() as session:
+                write(session)
+                if idem_key:
+                    session.add(
+                        IdempotencyRecord(
+                            key_id=key.key_id,
+                            idempotency_key=idem_key,
+                            fingerprint=fp,
+                            status_code=status,
+                            response=body,
+                            created_at=utcnow(),
+                        )
+                    )
+        except Stale:
+            continue
+        except IntegrityError:
+            earlier = lookup(store, key, idem_key, fp) if idem_key else None
+            if earlier is not None:
+                return earlier
+            raise Conflict(conflict) from None
+        return Result(status, body)
+    raise Conflict("the record kept changing while this request was processed; retry it")

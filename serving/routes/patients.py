@@ -1,0 +1,94 @@
+"""Patients of the key's site, and what is recorded for them: draws, imaging, outcome."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from fastapi.responses import JSONResponse
+
+from serving import service
+from serving.auth import ClinicianKey
+from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep
+from serving.routes import respond
+from serving.routes.risk import ERRORS
+from serving.schemas import (
+    Assessment,
+    DrawIn,
+    ImagingRecord,
+    OutcomeIn,
+    PatientOut,
+    PatientRecord,
+)
+
+router = APIRouter(prefix="/v1/patients", tags=["patients"])
+
+PatientId = Annotated[str, Path(min_length=1, max_length=128)]
+
+
+@router.post("", status_code=201, response_model=PatientRecord, responses=ERRORS)
+def register(
+    body: PatientRecord,
+    key: ClinicianKey,
+    store: StoreDep,
+    model: ModelDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Register a patient (contract patient fields) in the key's site."""
+    return respond(service.register_patient(store, model, key, body, idempotency_key))
+
+
+@router.get("/{patient_id}", responses=ERRORS)
+def read(patient_id: PatientId, key: ClinicianKey, store: StoreDep) -> PatientOut:
+    """The patient's record: patient row, draws, imaging and outcome."""
+    return PatientOut(**service.read_patient(store, key, patient_id))
+
+
+@router.post("/{patient_id}/draws", status_code=201, response_model=Assessment, responses=ERRORS)
+def add_draw(
+    patient_id: PatientId,
+    body: DrawIn,
+    key: ClinicianKey,
+    store: StoreDep,
+    model: ModelDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Store one blood draw and return the assessment it yields (both or neither are stored)."""
+    limit = settings.max_days_before_index
+    result = service.submit_draw(store, model, key, patient_id, body, idempotency_key, limit)
+    return respond(result)
+
+
+@router.post(
+    "/{patient_id}/imaging", status_code=201, response_model=ImagingRecord, responses=ERRORS
+)
+def add_imaging(
+    patient_id: PatientId,
+    body: ImagingRecord,
+    key: ClinicianKey,
+    store: StoreDep,
+    model: ModelDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record an imaging exam."""
+    return respond(service.add_imaging(store, model, key, patient_id, body, idempotency_key))
+
+
+@router.post("/{patient_id}/outcome", response_model=OutcomeIn, responses=ERRORS)
+def record_outcome(
+    patient_id: PatientId,
+    body: OutcomeIn,
+    key: ClinicianKey,
+    store: StoreDep,
+    model: ModelDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Record recurrence, progression, death or last follow-up (replaces the previous one)."""
+    return respond(service.record_outcome(store, model, key, patient_id, body, idempotency_key))
+
+
+@router.get("/{patient_id}/assessments", response_model=list[Assessment], responses=ERRORS)
+def assessments(patient_id: PatientId, key: ClinicianKey, store: StoreDep) -> JSONResponse:
+    """Every assessment issued for the patient, oldest first, with the model that issued it."""
+    return JSONResponse(service.list_assessments(store, key, patient_id))

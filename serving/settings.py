@@ -1,0 +1,55 @@
+"""The service's settings: one ``Settings`` read once from ``CTCMON_*`` variables or ``.env``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./ctcmon.db"
+DEFAULT_MODEL_URI = "models:/ctcmon-recurrence@champion"
+
+
+class Settings(BaseSettings):
+    """Everything the service reads from its environment; unsafe values fail at start-up."""
+
+    model_config = SettingsConfigDict(env_prefix="CTCMON_", env_file=".env", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    model_uri: str = DEFAULT_MODEL_URI
+    # MLflow's location: this, else MLFLOW_TRACKING_URI, else ./mlflow.db (training.tracking)
+    tracking_uri: str | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=2_000_000, gt=0)
+    # how often the registry is asked whether the champion alias moved (0: never)
+    model_poll_seconds: float = Field(default=30.0, ge=0)
+    # FULL survives power loss, not only a killed process; medical records warrant the fsync
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    db_pool_size: int = Field(default=10, ge=1)
+    # a draw may precede the index date (pre-operative baseline), but not by more than this
+    max_days_before_index: int = Field(default=365, ge=0)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _safe_outside_development(self) -> Settings:
+        if self.env == "development":
+            return self
+        if "*" in self.cors_origins:
+            raise ValueError(
+                "CTCMON_CORS_ORIGINS='*' is refused when CTCMON_ENV=production: "
+                "list the allowed origins, e.g. https://ehr.hospital.example"
+            )
+        insecure = [o for o in self.cors_origins if o.startswith("http://")]
+        if insecure:
+            raise ValueError(
+                f"CTCMON_CORS_ORIGINS has plain-http origins {insecure} in production; use https"
+            )
+        return self

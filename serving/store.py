@@ -1,0 +1,314 @@
+"""The service's store: SQLAlchemy tables, the engine (SQLite or PostgreSQL) and its sessions.
+
+SQLite is the default (one file, WAL, foreign keys on); PostgreSQL by URL for a team.
+The schema is owned by the Alembic migrations in ``serving/migrations``; the tables below
+are what the migrations must create (a test compares them). Assessments and the audit log
+are append-only: no code path updates or deletes them, and a database trigger refuses it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    Dialect,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+log = logging.getLogger(__name__)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+APPEND_ONLY_TABLES = ("assessments", "audit_log")
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+# SQLite has no 64-bit autoincrement type; INTEGER PRIMARY KEY is its rowid (64-bit anyway)
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store UTC-aware datetimes only")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class ApiKey(Base):
+    """An API key: only the SHA-256 of the token is kept; the token is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    site_id: Mapped[str] = mapped_column(String(128))
+    label: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Patient(Base):
+    """A row of patients.csv owned by one site; ``revision`` moves on every write to it."""
+
+    __tablename__ = "patients"
+    __table_args__ = (UniqueConstraint("site_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site_id: Mapped[str] = mapped_column(String(128))
+    patient_id: Mapped[str] = mapped_column(String(128))
+    index_date: Mapped[date] = mapped_column(Date())
+    covariates: Mapped[dict[str, Any]] = mapped_column(Json)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Draw(Base):
+    """One blood draw (its marker values are rows of ``measurements``)."""
+
+    __tablename__ = "draws"
+    __table_args__ = (UniqueConstraint("patient_pk", "draw_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    draw_id: Mapped[str] = mapped_column(String(128))
+    date: Mapped[date] = mapped_column(Date())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[str] = mapped_column(String(32))
+
+
+class Measurement(Base):
+    """A marker value as sent (value + unit) and in the manifest's canonical unit."""
+
+    __tablename__ = "measurements"
+    # one value of a marker per patient and day: a second one is a duplicate draw (409)
+    __table_args__ = (UniqueConstraint("patient_pk", "date", "marker"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    draw_pk: Mapped[int] = mapped_column(ForeignKey("draws.id"), index=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    date: Mapped[date] = mapped_column(Date())
+    marker: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float] = mapped_column(Float())
+    unit: Mapped[str] = mapped_column(String(32))
+    original_value: Mapped[float] = mapped_column(Float())
+    original_unit: Mapped[str] = mapped_column(String(32))
+    qualifier: Mapped[str | None] = mapped_column(String(1))
+
+
+class Imaging(Base):
+    """A row of imaging.csv."""
+
+    __tablename__ = "imaging"
+    __table_args__ = (UniqueConstraint("patient_pk", "date", "modality"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"))
+    date: Mapped[date] = mapped_column(Date())
+    modality: Mapped[str] = mapped_column(String(16))
+    finding: Mapped[str] = mapped_column(String(32))
+    response: Mapped[str | None] = mapped_column(String(8))
+    criteria: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Outcome(Base):
+    """A row of outcomes.csv; recording an outcome again replaces it (the audit log keeps who)."""
+
+    __tablename__ = "outcomes"
+
+    patient_pk: Mapped[int] = mapped_column(ForeignKey("patients.id"), primary_key=True)
+    last_followup_date: Mapped[date] = mapped_column(Date())
+    recurrence_date: Mapped[date | None] = mapped_column(Date())
+    progression_date: Mapped[date | None] = mapped_column(Date())
+    death_date: Mapped[date | None] = mapped_column(Date())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Assessment(Base):
+    """Every assessment the service issued, as returned, with the model version (append-only)."""
+
+    __tablename__ = "assessments"
+    __table_args__ = (Index(None, "site_id", "patient_id", "seq"),)
+
+    seq: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    assessment_id: Mapped[str] = mapped_column(String(36), unique=True)
+    site_id: Mapped[str] = mapped_column(String(128))
+    patient_id: Mapped[str] = mapped_column(String(128))
+    # null for POST /v1/risk on a patient the site has not registered
+    patient_pk: Mapped[int | None] = mapped_column(ForeignKey("patients.id"))
+    draw_pk: Mapped[int | None] = mapped_column(ForeignKey("draws.id"), unique=True)
+    source: Mapped[str] = mapped_column(String(16))
+    as_of: Mapped[date] = mapped_column(Date())
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    model_name: Mapped[str] = mapped_column(String(128))
+    model_version: Mapped[str | None] = mapped_column(String(32))
+    risk_band: Mapped[str] = mapped_column(String(16))
+    alarm: Mapped[bool] = mapped_column(Boolean())
+    alarm_threshold: Mapped[float] = mapped_column(Float())
+    alarm_horizon_days: Mapped[float] = mapped_column(Float())
+    body: Mapped[dict[str, Any]] = mapped_column(Json)
+    key_id: Mapped[str] = mapped_column(String(32))
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST carrying an ``Idempotency-Key`` (per API key)."""
+
+    __tablename__ = "idempotency_keys"
+
+    key_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer())
+    response: Mapped[Any] = mapped_column(Json)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class AuditEvent(Base):
+    """Who (key id) read or wrote what, when (append-only)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    key_id: Mapped[str] = mapped_column(String(32), index=True)
+    site_id: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(8))  # read | write | denied
+    resource: Mapped[str] = mapped_column(String(64))
+    patient_id: Mapped[str | None] = mapped_column(String(128))
+    ref: Mapped[str | None] = mapped_column(String(64))  # e.g. the assessment id written
+
+
+class Store:
+    """Engine and sessions. ``reading()`` for queries, ``writing()`` for one transaction."""
+
+    def __init__(self, url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+        self.engine = self._engine(write=False, synchronous=synchronous, pool_size=pool_size)
+        # SQLite: writers start with BEGIN IMMEDIATE, so a transaction that read first never
+        # fails to upgrade its lock under contention (it waits on busy_timeout instead)
+        self.writer = (
+            self._engine(write=True, synchronous=synchronous, pool_size=pool_size)
+            if self.is_sqlite
+            else self.engine
+        )
+        self._read = sessionmaker(self.engine, expire_on_commit=False)
+        self._write = sessionmaker(self.writer, expire_on_commit=False)
+
+    def _engine(self, *, write: bool, synchronous: str, pool_size: int) -> Engine:
+        if not self.is_sqlite:
+            return create_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            )
+        _make_sqlite_parent(self.url)
+        engine = create_engine(
+            self.url, pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30}
+        )
+        _sqlite_events(engine, begin="BEGIN IMMEDIATE" if write else "BEGIN", sync=synchronous)
+        return engine
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for queries; nothing it does is committed (closing it rolls back)."""
+        with self._read() as session:
+            yield session
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        with self._write() as session, session.begin():
+            yield session
+
+    def migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (idempotent)."""
+        from serving.migrations import upgrade_head
+
+        upgrade_head(self.writer)
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:  # any failure means "not ready"; the reason goes to the log
+            log.warning("store unreachable", exc_info=True)
+            return False
+        return True
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+        if self.writer is not self.engine:
+            self.writer.dispose()
+
+
+def _make_sqlite_parent(url: str) -> None:
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+
+
+def _sqlite_events(engine: Engine, *, begin: str, sync: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # the driver's own implicit transactions are off: SQLAlchemy's "begin" below emits them
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=30000",
+            f"PRAGMA synchronous={sync}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(begin)

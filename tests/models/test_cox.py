@@ -1,0 +1,102 @@
+"""Penalised Cox and the static-covariate baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from models.cox import BaselineModel, CoxModel, is_marker_feature
+
+
+def test_cox_recovers_the_true_log_hazard_ratios(fitted, truth):
+    model = fitted["cox"]
+    scale = model.pipeline_.named_steps["scale"].scale_
+    per_unit = model.coef_ / scale  # no missing indicators: the training data has no NaN
+    for feature, coef in zip(model.feature_names_in_, per_unit, strict=True):
+        assert coef == pytest.approx(truth.log_hr[feature], abs=0.25), feature
+
+
+def test_baseline_ignores_marker_columns(fitted, test_data):
+    X = test_data[0].head(50)
+    changed = X.assign(ctc_total_last=X["ctc_total_last"] * 10 + 5, afp_log_slope=-3.0)
+    model = fitted["baseline"]
+    np.testing.assert_array_equal(model.predict(changed), model.predict(X))
+    np.testing.assert_array_equal(
+        model.predict_survival(changed, [365]), model.predict_survival(X, [365])
+    )
+
+
+def test_baseline_keeps_landmark_day_and_covariates_by_default(fitted, truth):
+    assert fitted["baseline"].columns_ == truth.covariates
+
+
+def test_baseline_uses_exactly_the_columns_it_is_given(train):
+    X, y = train
+    model = BaselineModel(columns=["age", "microvascular_invasion"]).fit(X, y)
+    assert model.columns_ == ["age", "microvascular_invasion"]
+    assert list(model.feature_names_in_) == list(X.columns)
+
+
+def test_baseline_refuses_columns_that_are_not_in_x(train):
+    X, y = train
+    with pytest.raises(ValueError, match=r"baseline columns \['stage'\] are not in X"):
+        BaselineModel(columns=["age", "stage"]).fit(X, y)
+
+
+def test_baseline_refuses_a_single_string_for_columns(train):
+    X, y = train
+    with pytest.raises(TypeError, match="columns must be a sequence of column names, got 'age'"):
+        BaselineModel(columns="age").fit(X, y)
+
+
+def test_baseline_refuses_a_single_string_for_marker_prefixes(train):
+    X, y = train
+    with pytest.raises(TypeError, match="marker_prefixes must be a sequence of str, got 'ctc'"):
+        BaselineModel(marker_prefixes="ctc").fit(X, y)
+
+
+def test_baseline_refuses_a_frame_of_markers_only(train, truth):
+    X, y = train
+    with pytest.raises(ValueError, match="no covariate column"):
+        BaselineModel().fit(X[truth.markers], y)
+
+
+@pytest.mark.parametrize(
+    ("column", "expected"),
+    [
+        ("ctc_total_last", True),
+        ("ctc_mesenchymal_max", True),
+        ("afp_log_slope", True),
+        ("afp", True),
+        ("landmark_day", False),
+        ("age", False),
+        ("ctcae_grade", False),
+    ],
+)
+def test_a_marker_feature_is_a_marker_code_then_an_underscore(column, expected):
+    assert is_marker_feature(column, ("ctc", "afp")) is expected
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"alpha": 0}, "alpha must be a number > 0 or .auto., got 0"),
+        ({"alpha": "0.1"}, "alpha must be a number > 0 or .auto., got '0.1'"),
+        ({"l1_ratio": 0}, r"l1_ratio must be in \(0, 1\], got 0"),
+        ({"l1_ratio": 1.5}, r"l1_ratio must be in \(0, 1\], got 1.5"),
+    ],
+)
+def test_cox_refuses_invalid_penalties(params, match, train):
+    with pytest.raises(ValueError, match=match):
+        CoxModel(**params).fit(*train)
+
+
+def test_a_stronger_penalty_shrinks_the_coefficients(train):
+    weak, strong = CoxModel(alpha=0.001).fit(*train), CoxModel(alpha=0.2).fit(*train)
+    assert np.abs(strong.coef_).sum() < np.abs(weak.coef_).sum()
+
+
+def test_pure_lasso_drops_noise_features(train):
+    model = CoxModel(alpha=0.05, l1_ratio=1.0).fit(*train)
+    coef = dict(zip(model.feature_names_in_, model.coef_, strict=False))
+    assert coef["sex_M"] == 0.0

@@ -1,0 +1,82 @@
+"""Random survival forest and boosted Cox trees from scikit-survival."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sksurv.ensemble import GradientBoostingSurvivalAnalysis
+
+from models.trees import GradientBoostingModel, RandomSurvivalForestModel, bin_times
+
+
+def test_forest_survival_equals_scikit_survivals_curve_at_its_times(fitted, test_data):
+    model = fitted["rsf"]
+    forest = model.pipeline_[-1]
+    X = test_data[0].head(20)
+    expected = forest.predict_survival_function(
+        model.pipeline_[:-1].transform(X.to_numpy()), return_array=True
+    )
+    times = forest.unique_times_[forest.unique_times_ <= model.max_time_]
+    np.testing.assert_allclose(
+        model.predict_survival(X, times), expected[:, : len(times)], rtol=1e-12
+    )
+
+
+def test_boosting_matches_scikit_survivals_own_implementation(train, test_data):
+    X, y = train
+    params = {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8}
+    params |= {"max_features": "sqrt"}
+    ours = GradientBoostingModel(min_samples_leaf=15, **params).fit(X, y)
+    theirs = GradientBoostingSurvivalAnalysis(
+        loss="coxph", min_samples_leaf=15, random_state=0, **params
+    ).fit(X.to_numpy(), y)
+    Xt = test_data[0].head(30)
+    np.testing.assert_allclose(ours.predict(Xt), theirs.predict(Xt.to_numpy()), rtol=1e-9)
+    times = np.array([30.0, 200.0, 600.0])
+    expected = np.vstack([f(times) for f in theirs.predict_survival_function(Xt.to_numpy())])
+    np.testing.assert_allclose(ours.predict_survival(Xt, times), expected, rtol=1e-9)
+
+
+def test_binning_moves_each_time_to_the_nearest_grid_time():
+    time = np.array([1.0, 2.0, 4.0, 9.0, 10.0, 30.0])
+    event = np.array([True, False, True, True, True, False])
+    binned = bin_times(time, event, n_points=3)  # grid: 1, 6.5, 10 (event-time quantiles)
+    np.testing.assert_array_equal(binned, [1.0, 1.0, 6.5, 10.0, 10.0, 10.0])
+
+
+def test_binning_can_be_turned_off():
+    time = np.array([1.0, 2.0, 3.5])
+    assert bin_times(time, np.ones(3, bool), None) is time
+
+
+def test_forest_caps_the_rows_each_tree_sees_at_the_sample_count(train):
+    X, y = train
+    model = RandomSurvivalForestModel(n_estimators=3, max_samples=10_000, n_jobs=1).fit(X, y)
+    assert model.pipeline_[-1].max_samples == len(X)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"n_estimators": 0}, "n_estimators must be an integer >= 1, got 0"),
+        ({"min_samples_leaf": 2.5}, "min_samples_leaf must be an integer >= 1, got 2.5"),
+        ({"max_samples": -1}, "max_samples must be an integer >= 1, got -1"),
+        ({"n_time_points": 1}, "n_time_points must be an integer >= 2, got 1"),
+    ],
+)
+def test_forest_refuses_invalid_parameters(params, match, train):
+    with pytest.raises(ValueError, match=match):
+        RandomSurvivalForestModel(**params).fit(*train)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"n_estimators": True}, "n_estimators must be an integer >= 1, got True"),
+        ({"learning_rate": 0.0}, r"learning_rate must be a number in \(0, 1\], got 0.0"),
+        ({"subsample": 2}, r"subsample must be a number in \(0, 1\], got 2"),
+    ],
+)
+def test_boosting_refuses_invalid_parameters(params, match, train):
+    with pytest.raises(ValueError, match=match):
+        GradientBoostingModel(**params).fit(*train)

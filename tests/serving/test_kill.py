@@ -1,0 +1,130 @@
+"""Killing the server mid-load loses no acknowledged write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from serving.auth import create_key
+from serving.store import Store
+from tests.serving.conftest import Registry, draw
+
+pytestmark = pytest.mark.slow
+
+N_CLIENTS = 6
+
+
+def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ctcmon", "serve", "--port", str(port)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("server did not become ready")
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_killing_the_server_mid_load_loses_no_acknowledged_write(
+    registry: Registry, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path}/kill.db"
+    store = Store(db)
+    store.migrate()
+    _, token = create_key(store, "clinician", "site-a")
+    store.dispose()
+    env = {
+        **os.environ,
+        "CTCMON_DATABASE_URL": db,
+        "CTCMON_MODEL_POLL_SECONDS": "0",
+        "MLFLOW_TRACKING_URI": registry.tracking_uri,
+    }
+    port = _port()
+    url = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {token}"}
+    proc = _start(port, env, tmp_path / "server.log")
+    acked: list[tuple[str, str, str]] = []
+    refused: list[int] = []
+    stop = threading.Event()
+
+    def client(i: int) -> None:
+        pid = f"k-{i}"
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+            assert (
+                c.post(
+                    "/v1/patients", json={"patient_id": pid, "index_date": "2023-01-01"}
+                ).status_code
+                == 201
+            )
+            day = date(2023, 1, 2)
+            while not stop.is_set():
+                try:
+                    r = c.post(f"/v1/patients/{pid}/draws", json=draw(day.isoformat()))
+                except httpx.HTTPError:
+                    return  # the server died mid-request: not acknowledged
+                if r.status_code == 201:
+                    acked.append((pid, day.isoformat(), r.json()["assessment_id"]))
+                else:
+                    refused.append(r.status_code)
+                day += timedelta(days=7)
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(N_CLIENTS)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 90
+    while len(acked) < 3 * N_CLIENTS and time.monotonic() < deadline:
+        time.sleep(0.05)  # kill while writes are in flight, after some were acknowledged
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stop.set()
+    for t in threads:
+        t.join()
+    assert not refused
+    assert len(acked) >= N_CLIENTS, "too few writes before the kill to test anything"
+    proc = _start(port, env, tmp_path / "server.log")
+    try:
+        stored: dict[str, Any] = {}
+        with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+            for i in range(N_CLIENTS):
+                record = c.get(f"/v1/patients/k-{i}").json()
+                listed = c.get(f"/v1/patients/k-{i}/assessments").json()
+                stored[f"k-{i}"] = (
+                    {d["date"] for d in record["draws"]},
+                    [a["assessment_id"] for a in listed],
+                    len(record["draws"]),
+                )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    for pid, day, assessment_id in acked:
+        dates, ids, _ = stored[pid]
+        assert day in dates and assessment_id in ids
+    for dates, ids, n_draws in stored.values():
+        assert len(ids) == len(set(ids)) == n_draws == len(dates)

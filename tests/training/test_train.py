@@ -1,0 +1,185 @@
+"""Training end to end: patient-grouped CV, MLflow runs, the registry, the packaged model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from cohort.records import history_from_cohort
+from cohort.vocabulary import EVENT, FOLD, PATIENT_ID, RESIDUAL_TIME
+from training.evaluate import OOF_RISK, alarm_policy, cross_validate, expected_lead_days
+from training.packaging import load_pipeline
+from training.tracking import CHAMPION, REGISTERED_MODEL, comparison_table, use_tracking
+from training.train import TrainConfig, check_config, landmark_table
+
+pytestmark = pytest.mark.slow
+
+
+def test_each_model_gets_one_run_with_nested_fold_runs(trained_store: dict[str, Any]) -> None:
+    use_tracking(trained_store["uri"], "test")
+    exp = mlflow.get_experiment_by_name("test")
+    runs = mlflow.search_runs([exp.experiment_id])
+    parents = runs[runs["tags.mlflow.parentRunId"].isna()]
+    assert sorted(parents["tags.ctcmon.model"]) == ["baseline", "cox"]
+    children = runs[runs["tags.mlflow.parentRunId"].notna()]
+    assert len(children) == 2 * 3
+    cox = parents[parents["tags.ctcmon.model"] == "cox"].iloc[0]
+    for metric in (
+        "harrell_c",
+        "uno_c",
+        "auc",
+        "brier",
+        "integrated_brier",
+        "calibration_slope",
+        "ici",
+        "auc_low",
+        "auc_high",
+    ):
+        assert np.isfinite(cox[f"metrics.{metric}"]), metric
+    assert cox["tags.ctcmon.cohort_digest"] == trained_store["cohort"].digest
+    assert cox["params.folds"] == "3"
+
+
+def test_runs_carry_the_dataset_figures_and_predictions(trained_store: dict[str, Any]) -> None:
+    use_tracking(trained_store["uri"], "test")
+    run_id = trained_store["result"].run_ids["cox"]
+    client = MlflowClient()
+    run = client.get_run(run_id)
+    assert run.inputs.dataset_inputs[0].dataset.name == trained_store["cohort"].manifest.name
+    figures = {f.path for f in client.list_artifacts(run_id, "figures")}
+    assert {"figures/auc_by_landmark.png", "figures/calibration.png"} <= figures
+    evaluation = {f.path for f in client.list_artifacts(run_id, "evaluation")}
+    assert "evaluation/oof_predictions.csv" in evaluation
+
+
+def test_the_champion_is_the_best_out_of_fold_model(trained_store: dict[str, Any]) -> None:
+    use_tracking(trained_store["uri"], "test")
+    res = trained_store["result"]
+    best = max(res.results, key=lambda r: r.metrics["auc"])
+    assert res.champion["model"] == best.name
+    mv = MlflowClient().get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    assert mv.run_id == res.run_ids[best.name]
+
+
+def test_markers_beat_the_covariates_only_baseline(trained_store: dict[str, Any]) -> None:
+    metrics = {r.name: r.metrics for r in trained_store["result"].results}
+    assert metrics["cox"]["auc"] > metrics["baseline"]["auc"] + 0.05
+
+
+def test_the_champion_scores_a_raw_patient_history(trained_store: dict[str, Any]) -> None:
+    use_tracking(trained_store["uri"], "test")
+    cohort = trained_store["cohort"]
+    pid = str(cohort.measurements[PATIENT_ID].iloc[0])
+    history = history_from_cohort(cohort, pid, as_of="2030-01-01").model_dump(exclude_none=True)
+    model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
+    (assessment,) = model.predict([history])
+    assert set(assessment["risk"]) == {"180", "365", "730"}
+    assert (
+        0
+        <= assessment["risk"]["180"]
+        <= assessment["risk"]["365"]
+        <= assessment["risk"]["730"]
+        <= 1
+    )
+    assert assessment["imaging"]["recommendation"] in {"bring_imaging_forward", "keep_schedule"}
+    assert model.metadata.signature is not None
+
+
+def test_the_packaged_pipeline_round_trips_through_mlflow(trained_store: dict[str, Any]) -> None:
+    use_tracking(trained_store["uri"], "test")
+    res = trained_store["result"]
+    cox = next(r for r in res.results if r.name == "cox")
+    loaded = load_pipeline(f"runs:/{res.run_ids['cox']}/model")
+    cohort = trained_store["cohort"]
+    points = cox.oof[[PATIENT_ID, "landmark_day"]].head(50)
+    before = cox.pipeline.score(cohort, points)
+    after = loaded.score(cohort, points)
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_compare_reads_the_table_back_from_mlflow(trained_store: dict[str, Any]) -> None:
+    use_tracking(trained_store["uri"], "test")
+    table = comparison_table("test")
+    assert sorted(table["model"]) == ["baseline", "cox"]
+    assert table["auc"].iloc[0] >= table["auc"].iloc[1]
+
+
+def test_out_of_fold_predictions_never_see_their_own_outcomes(
+    trained_store: dict[str, Any],
+) -> None:
+    """Permuting the outcomes of fold-1 patients must not change fold-1 predictions."""
+    cohort = trained_store["cohort"]
+    config = TrainConfig(models=["cox"], folds=3, n_boot=0)
+    table, featurizer = landmark_table(cohort, config)
+    ids = np.sort(table[PATIENT_ID].unique())
+    folds = pd.Series((np.arange(len(ids)) % 3) + 1, index=ids, name=FOLD)
+    first = cross_validate(table, featurizer, "cox", folds, horizon_days=365, n_boot=0)
+    shuffled = table.copy()
+    in_fold1 = shuffled[PATIENT_ID].map(folds).eq(1).to_numpy()
+    rng = np.random.default_rng(0)
+    for col in (RESIDUAL_TIME, EVENT, "residual_time_full", "event_full"):
+        shuffled.loc[in_fold1, col] = rng.permutation(shuffled.loc[in_fold1, col].to_numpy())
+    second = cross_validate(shuffled, featurizer, "cox", folds, horizon_days=365, n_boot=0)
+    np.testing.assert_allclose(
+        first.oof.loc[in_fold1, OOF_RISK], second.oof.loc[in_fold1, OOF_RISK]
+    )
+    assert not np.allclose(first.oof.loc[~in_fold1, OOF_RISK], second.oof.loc[~in_fold1, OOF_RISK])
+
+
+def test_every_patient_sits_in_exactly_one_fold(trained_store: dict[str, Any]) -> None:
+    cox = next(r for r in trained_store["result"].results if r.name == "cox")
+    per_patient = cox.oof.groupby(PATIENT_ID)[FOLD].nunique()
+    assert (per_patient == 1).all()
+    assert (cox.oof[FOLD] > 0).all()
+
+
+def test_the_alarm_threshold_holds_the_target_specificity_on_known_controls() -> None:
+    rng = np.random.default_rng(1)
+    oof = pd.DataFrame(
+        {
+            OOF_RISK: rng.uniform(size=2000),
+            "residual_time_full": rng.uniform(0, 1000, size=2000),
+            EVENT: rng.integers(0, 2, size=2000),
+            PATIENT_ID: np.arange(2000).astype(str),
+            "landmark_day": 0.0,
+        }
+    )
+    oof["event_full"] = oof[EVENT]
+    policy = alarm_policy(oof, 365, specificity=0.9)
+    controls = (oof["residual_time_full"] > 365) & (oof[EVENT] == 0)
+    assert (oof.loc[controls, OOF_RISK] < policy.threshold).mean() == pytest.approx(0.9, abs=0.01)
+    assert policy.low_below < policy.threshold
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"models": ["cox", "deepsurv"]}, "unknown model"),
+        ({"horizon_days": 0}, "--horizon must be > 0"),
+        ({"select_by": "accuracy"}, "cannot select by 'accuracy'"),
+        ({"specificity": 1.5}, "specificity"),
+    ],
+)
+def test_bad_training_configurations_are_refused(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_config(TrainConfig(**change))
+
+
+def test_expected_lead_is_the_median_first_alarm_before_the_event() -> None:
+    # two patients with events: first alarms 200 and 100 days before; one never alarmed
+    oof = pd.DataFrame(
+        {
+            PATIENT_ID: ["a", "a", "a", "b", "b", "c"],
+            "landmark_day": [0.0, 100.0, 200.0, 0.0, 100.0, 0.0],
+            "residual_time_full": [300.0, 200.0, 100.0, 200.0, 100.0, 50.0],
+            "event_full": [1, 1, 1, 1, 1, 1],
+            OOF_RISK: [0.1, 0.9, 0.9, 0.1, 0.9, 0.1],
+        }
+    )
+    assert expected_lead_days(oof, threshold=0.5) == pytest.approx(150.0)
+    assert expected_lead_days(oof, threshold=0.95) is None

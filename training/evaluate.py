@@ -1,0 +1,337 @@
+"""Patient-grouped cross-validation of one survival model on a landmark table.
+
+Every figure a researcher sees comes from out-of-fold (OOF) predictions: each row is
+scored by a model that never saw its patient. The final model is then refitted on all
+rows for packaging; its validation metrics are the OOF ones, never a resubstitution.
+"""
+
+from __future__ import annotations
+
+import logging
+import time as clock
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sksurv.util import Surv
+
+from cohort.cohort import Cohort
+from cohort.vocabulary import (
+    EVENT,
+    EVENT_FULL,
+    FOLD,
+    LANDMARK_DAY,
+    PATIENT_ID,
+    RESIDUAL_TIME,
+    RESIDUAL_TIME_FULL,
+    risk_column,
+)
+from features.covariates import covariate_names
+from features.landmark import LandmarkFeatures
+from models import make_model
+from models.base import SurvivalModel
+from models.pipeline import DEFAULT_HORIZONS, AlarmPolicy, RiskPipeline
+from training.calibration import calibration_errors, calibration_slope, net_benefit
+from training.cv import iter_folds
+from training.metrics import bootstrap_ci, harrell_c, integrated_brier, landmark_metrics, uno_c
+
+log = logging.getLogger(__name__)
+
+OOF_RISK = "oof_risk"  # predicted risk at the evaluation horizon
+OOF_SURV = "oof_surv"
+IBS_GRID_POINTS = 12
+
+
+@dataclass
+class CVResult:
+    """Out-of-fold predictions and metrics of one model, plus the refitted pipeline."""
+
+    name: str
+    horizon_days: float
+    oof: pd.DataFrame
+    metrics: dict[str, float]
+    by_landmark: pd.DataFrame
+    fold_metrics: list[dict[str, float]]
+    calibration: dict[str, Any]
+    decision_curve: pd.DataFrame
+    fit_seconds: float
+    params: dict[str, Any]
+    pipeline: RiskPipeline | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def feature_columns(featurizer: LandmarkFeatures) -> list[str]:
+    return [str(c) for c in featurizer.get_feature_names_out()]
+
+
+def static_columns(featurizer: LandmarkFeatures) -> list[str]:
+    """Covariates (one-hot) and landmark day: what the marker-free ``baseline`` may use."""
+    names = covariate_names(featurizer.covariates_, featurizer.levels_)
+    return [LANDMARK_DAY, *names] if LANDMARK_DAY in feature_columns(featurizer) else names
+
+
+def build_model(name: str, featurizer: LandmarkFeatures, seed: int) -> SurvivalModel:
+    params: dict[str, Any] = {}
+    if name == "baseline":
+        params["columns"] = static_columns(featurizer)
+    model = make_model(name, **params)
+    if "random_state" in model.get_params():
+        model.set_params(random_state=seed)
+    return model
+
+
+def _y(table: pd.DataFrame) -> np.ndarray:
+    return Surv.from_arrays(
+        table[EVENT].to_numpy().astype(bool), table[RESIDUAL_TIME].to_numpy(dtype=float)
+    )
+
+
+def _ibs_grid(horizon: float) -> np.ndarray:
+    return np.linspace(
+        horizon / IBS_GRID_POINTS, horizon * (1 - 1 / IBS_GRID_POINTS), IBS_GRID_POINTS - 1
+    )
+
+
+def cross_validate(
+    table: pd.DataFrame,
+    featurizer: LandmarkFeatures,
+    name: str,
+    folds: pd.Series,
+    *,
+    horizon_days: float,
+    seed: int = 0,
+    n_boot: int = 50,
+    on_fold: Callable[[int, dict[str, float]], None] | None = None,
+) -> CVResult:
+    """Fit ``name`` on each training fold, score the held-out patients, pool OOF predictions."""
+    cols = feature_columns(featurizer)
+    grid = _ibs_grid(horizon_days)
+    oof = table[
+        [PATIENT_ID, LANDMARK_DAY, RESIDUAL_TIME, EVENT, RESIDUAL_TIME_FULL, EVENT_FULL]
+    ].copy()
+    surv_grid = np.full((len(table), len(grid)), np.nan)
+    oof[OOF_RISK], oof[FOLD] = np.nan, 0
+    fold_metrics, fit_seconds = [], 0.0
+    for k, train, test in iter_folds(table, folds):
+        model = build_model(name, featurizer, seed)
+        start = clock.perf_counter()
+        model.fit(table.iloc[train][cols], _y(table.iloc[train]))
+        fit_seconds += clock.perf_counter() - start
+        x_test = table.iloc[test][cols]
+        rows = oof.index[test]
+        oof.loc[rows, OOF_RISK] = model.predict_risk(x_test, [horizon_days])[:, 0]
+        oof.loc[rows, FOLD] = k
+        surv_grid[test] = model.predict_survival(x_test, grid)
+        fm = _fold_metrics(oof.iloc[test], table.iloc[train], horizon_days)
+        fold_metrics.append({"fold": k, **fm})
+        if on_fold:
+            on_fold(k, fm)
+    oof[OOF_SURV] = 1.0 - oof[OOF_RISK]
+    metrics, by_landmark, calib, dcurve, notes = _pooled_metrics(
+        oof, surv_grid, grid, horizon_days, n_boot, seed
+    )
+    metrics["fit_seconds"] = fit_seconds
+    for key in ("auc", "harrell_c"):
+        values = [f[key] for f in fold_metrics if np.isfinite(f.get(key, np.nan))]
+        metrics[f"{key}_fold_sd"] = float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+    params = build_model(name, featurizer, seed).get_params()
+    return CVResult(
+        name,
+        horizon_days,
+        oof,
+        metrics,
+        by_landmark,
+        fold_metrics,
+        calib,
+        dcurve,
+        fit_seconds,
+        params,
+        notes=notes,
+    )
+
+
+def _fold_metrics(test: pd.DataFrame, train: pd.DataFrame, horizon: float) -> dict[str, float]:
+    out = {"n_test_rows": float(len(test))}
+    try:
+        lm = landmark_metrics(test, OOF_RISK, None, horizon, train_table=train, scores=("auc",))
+        out["auc"] = lm["auc"]
+        out["harrell_c"] = harrell_c(test[RESIDUAL_TIME], test[EVENT], test[OOF_RISK])
+    except ValueError as exc:
+        log.info("fold metrics undefined: %s", exc)
+    return out
+
+
+def _safe(what: str, notes: list[str], fn: Callable[[], Any], default: Any = np.nan) -> Any:
+    """Run a metric; an undefined one (too few events, …) becomes NaN with a note, not a crash."""
+    try:
+        return fn()
+    except ValueError as exc:
+        notes.append(f"{what}: {exc}")
+        log.warning("%s undefined: %s", what, exc)
+        return default
+
+
+def _pooled_metrics(
+    oof: pd.DataFrame,
+    surv_grid: np.ndarray,
+    grid: np.ndarray,
+    horizon: float,
+    n_boot: int,
+    seed: int,
+) -> tuple[dict[str, float], pd.DataFrame, dict[str, Any], pd.DataFrame, list[str]]:
+    notes: list[str] = []
+    t, e, r = oof[RESIDUAL_TIME], oof[EVENT], oof[OOF_RISK]
+    lm = _safe(
+        "landmark AUC/Brier",
+        notes,
+        lambda: landmark_metrics(oof, OOF_RISK, OOF_SURV, horizon),
+        None,
+    )
+    by_landmark = lm["by_landmark"] if lm else pd.DataFrame()
+    m: dict[str, float] = {
+        "harrell_c": _safe("Harrell's C", notes, lambda: harrell_c(t, e, r)),
+        "uno_c": _safe("Uno's C", notes, lambda: uno_c(t, e, r, tau=horizon * 0.999)),
+        "auc": lm["auc"] if lm else np.nan,
+        "brier": lm["brier"] if lm else np.nan,
+        "integrated_brier": _safe(
+            "integrated Brier", notes, lambda: _ibs_by_landmark(oof, surv_grid, grid)
+        ),
+        "n_rows": float(len(oof)),
+        "n_patients": float(oof[PATIENT_ID].nunique()),
+        "n_events": float(oof.groupby(PATIENT_ID)[EVENT].max().sum()),
+    }
+    slope = _safe(
+        "calibration slope", notes, lambda: calibration_slope(oof, OOF_RISK, horizon), (np.nan,) * 3
+    )
+    m.update(
+        calibration_slope=slope[0], calibration_slope_low=slope[1], calibration_slope_high=slope[2]
+    )
+    errors = _safe("ICI", notes, lambda: calibration_errors(oof, OOF_RISK, horizon), {})
+    m.update({k: float(v) for k, v in errors.items()})
+    m.update(_bootstrap(oof, horizon, n_boot, seed, notes))
+    dcurve = _safe(
+        "decision curve",
+        notes,
+        lambda: net_benefit(oof, OOF_RISK, horizon, np.round(np.arange(1, 60) / 100, 2)),
+        pd.DataFrame(),
+    )
+    return m, by_landmark, {"slope": slope, **errors}, dcurve, notes
+
+
+def _ibs_by_landmark(oof: pd.DataFrame, surv_grid: np.ndarray, grid: np.ndarray) -> float:
+    """Integrated Brier over (0, horizon) at each landmark, averaged weighted by n at risk."""
+    values, weights = [], []
+    for _, idx in oof.groupby(LANDMARK_DAY).indices.items():
+        rows = oof.iloc[idx]
+        if rows[RESIDUAL_TIME_FULL].max() <= grid[-1]:
+            continue
+        ok = grid >= rows[RESIDUAL_TIME_FULL].min()
+        if ok.sum() < 2:
+            continue
+        try:
+            values.append(
+                integrated_brier(
+                    rows[RESIDUAL_TIME_FULL], rows[EVENT_FULL], surv_grid[idx][:, ok], grid[ok]
+                )
+            )
+            weights.append(len(idx))
+        except ValueError as exc:
+            log.info("integrated Brier undefined at one landmark: %s", exc)
+    if not values:
+        raise ValueError("no landmark could be scored")
+    return float(np.average(values, weights=weights))
+
+
+def _bootstrap(
+    oof: pd.DataFrame, horizon: float, n_boot: int, seed: int, notes: list[str]
+) -> dict[str, float]:
+    """Patient-level cluster-bootstrap 95% CI of the landmark AUC (OOF predictions held fixed).
+
+    Only the AUC, the selection metric: bootstrapping every metric would multiply the cost
+    of ``ctcmon train``; the C-index's fold-to-fold spread is reported as ``*_fold_sd``.
+    """
+    if n_boot < 2:
+        return {}
+
+    def auc(t: pd.DataFrame) -> float:
+        return float(landmark_metrics(t, OOF_RISK, None, horizon, scores=("auc",))["auc"])
+
+    out: dict[str, float] = {}
+    for key, fn in (("auc", auc),):
+        ci = _safe(
+            f"bootstrap {key}",
+            notes,
+            lambda fn=fn: bootstrap_ci(fn, oof, n_boot=n_boot, seed=seed),  # type: ignore[misc]
+            (np.nan,) * 3,
+        )
+        out[f"{key}_low"], out[f"{key}_high"] = ci[1], ci[2]
+    return out
+
+
+def alarm_policy(oof: pd.DataFrame, horizon: float, specificity: float = 0.9) -> AlarmPolicy:
+    """Alarm threshold at the target specificity among known non-events at the horizon (OOF)."""
+    controls = (oof[RESIDUAL_TIME_FULL] > horizon) & (oof[EVENT] == 0)
+    risks = oof.loc[controls, OOF_RISK].to_numpy()
+    if len(risks) < 10:
+        risks = oof[OOF_RISK].to_numpy()
+    threshold = float(np.quantile(risks, specificity))
+    return AlarmPolicy(
+        horizon_days=horizon,
+        threshold=threshold,
+        low_below=float(np.quantile(risks, 0.5)),
+        target_specificity=specificity,
+        expected_lead_days=expected_lead_days(oof, threshold, lookback=horizon),
+    )
+
+
+def expected_lead_days(
+    oof: pd.DataFrame, threshold: float, lookback: float = 365.0
+) -> float | None:
+    """Median days from the first out-of-fold alarm (risk ≥ threshold) to the event, among
+    patients with an event whose first alarm fell within ``lookback`` days before it."""
+    ev = oof[oof[EVENT_FULL] == 1]
+    if ev.empty:
+        return None
+    lead = ev[RESIDUAL_TIME_FULL]  # days from this landmark to the event
+    alarmed = (ev[OOF_RISK] >= threshold) & (lead <= lookback)
+    first = lead[alarmed].groupby(ev.loc[alarmed, PATIENT_ID]).max()
+    return float(first.median()) if len(first) else None
+
+
+def fit_pipeline(
+    cohort: Cohort,
+    table: pd.DataFrame,
+    featurizer: LandmarkFeatures,
+    result: CVResult,
+    *,
+    seed: int = 0,
+    horizons: Sequence[float] = DEFAULT_HORIZONS,
+    specificity: float = 0.9,
+) -> RiskPipeline:
+    """Refit the model on every row and package it with its OOF-derived alarm policy."""
+    cols = feature_columns(featurizer)
+    model = clone(build_model(result.name, featurizer, seed)).fit(table[cols], _y(table))
+    hs = tuple(sorted({*horizons, result.horizon_days}))
+    return RiskPipeline(
+        manifest=cohort.manifest,
+        featurizer=featurizer,
+        model=model,
+        model_name=result.name,
+        horizons=hs,
+        alarm=alarm_policy(result.oof, result.horizon_days, specificity),
+        # training medians; NaN for a feature never observed (perturbing to NaN = imputed)
+        reference={str(c): float(v) for c, v in table[cols].median(numeric_only=True).items()},
+        trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
+    )
+
+
+def oof_risk_columns(result: CVResult) -> pd.DataFrame:
+    """OOF predictions in the ``risk_<h>`` shape of ``ctcmon predict``."""
+    out = result.oof[[PATIENT_ID, LANDMARK_DAY, FOLD]].copy()
+    out[risk_column(result.horizon_days)] = result.oof[OOF_RISK]
+    return out

@@ -1,0 +1,256 @@
+"""``ctcmon train``: cross-validated training and evaluation of each model, tracked in MLflow."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+from cohort.cohort import Cohort
+from cohort.records import history_from_cohort
+from cohort.vocabulary import CTC_TOTAL, DATE, EVENT, LANDMARK_DAY, PATIENT_ID, feature_name
+from features.landmark import (
+    LandmarkFeatures,
+    LandmarkInput,
+    build_landmark_table,
+    default_landmarks,
+)
+from models import MODEL_NAMES
+from models.pipeline import DEFAULT_HORIZONS
+from training import tracking
+from training.calibration import calibration_table, smooth_calibration
+from training.cv import folds_from_file, patient_folds
+from training.evaluate import OOF_RISK, CVResult, cross_validate, fit_pipeline
+from training.plots import (
+    plot_auc_by_landmark,
+    plot_calibration,
+    plot_decision_curve,
+    plot_km_by_group,
+)
+
+matplotlib.use("Agg")
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float | None], None]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run; logged verbatim as MLflow params."""
+
+    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    horizon_days: float = 365.0
+    landmarks: list[float] | None = None
+    folds: int = 5
+    folds_file: Path | None = None
+    seed: int = 0
+    n_boot: int = 50
+    specificity: float = 0.9
+    select_by: str = "auc"
+    serving_horizons: tuple[float, ...] = DEFAULT_HORIZONS
+
+
+@dataclass
+class TrainResult:
+    results: list[CVResult]
+    run_ids: dict[str, str]
+    champion: dict[str, Any] | None
+    tracking_uri: str
+    experiment: str
+    n_rows: int
+    landmarks: list[float]
+
+
+def _quiet(description: str, fraction: float | None = None) -> None:
+    """Progress sink when nobody listens."""
+
+
+def check_config(config: TrainConfig) -> TrainConfig:
+    unknown = [m for m in config.models if m not in MODEL_NAMES]
+    if unknown or not config.models:
+        raise ValueError(
+            f"unknown model(s) {unknown or config.models!r}; choose from {list(MODEL_NAMES)}"
+        )
+    if not config.horizon_days > 0:
+        raise ValueError(f"--horizon must be > 0 days, got {config.horizon_days!r}")
+    if config.select_by not in tracking.COMPARISON_COLUMNS:
+        raise ValueError(
+            f"cannot select by {config.select_by!r}; choose from {list(tracking.COMPARISON_COLUMNS)}"
+        )
+    if not 0 < config.specificity < 1:
+        raise ValueError(f"specificity must be in (0, 1), got {config.specificity!r}")
+    return config
+
+
+def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, LandmarkFeatures]:
+    """The stacked table, targets truncated at the longest horizon any consumer asks for."""
+    landmarks = config.landmarks or default_landmarks(cohort)
+    train_horizon = max(config.horizon_days, *config.serving_horizons)
+    featurizer = LandmarkFeatures.from_manifest(cohort.manifest)
+    table = build_landmark_table(
+        cohort, landmarks, horizon_days=train_horizon, featurizer=featurizer
+    )
+    if table.empty:
+        raise ValueError(f"no patient is at risk at landmarks {landmarks}: nothing to train on")
+    points = table[[PATIENT_ID, LANDMARK_DAY]]
+    featurizer.fit(LandmarkInput.from_cohort(cohort, points))
+    return table, featurizer
+
+
+def assign_folds(cohort: Cohort, config: TrainConfig) -> pd.Series:
+    if config.folds_file is not None:
+        return folds_from_file(config.folds_file)
+    ep = cohort.endpoint(horizon_days=None)
+    return patient_folds(ep[PATIENT_ID], config.folds, events=ep[EVENT], seed=config.seed)
+
+
+def train(
+    cohort: Cohort,
+    config: TrainConfig,
+    *,
+    tracking_uri: str | None = None,
+    experiment: str = tracking.DEFAULT_EXPERIMENT,
+    register: bool = False,
+    progress: Progress | None = None,
+) -> TrainResult:
+    """Cross-validate each model, refit it on all data, log one MLflow run each, maybe register."""
+    config = check_config(config)
+    say: Progress = progress or _quiet
+    uri = tracking.use_tracking(tracking_uri, experiment)
+    say("building landmark features", 0.0)
+    table, featurizer = landmark_table(cohort, config)
+    folds = assign_folds(cohort, config)
+    shared_figures = _cohort_figures(table, cohort, config.horizon_days)
+    example = _input_example(cohort)
+    results, run_ids = [], {}
+    for i, name in enumerate(config.models):
+        say(f"cross-validating {name} ({i + 1}/{len(config.models)})", i / len(config.models))
+        result = cross_validate(
+            table,
+            featurizer,
+            name,
+            folds,
+            horizon_days=config.horizon_days,
+            seed=config.seed,
+            n_boot=config.n_boot,
+        )
+        result.pipeline = fit_pipeline(
+            cohort,
+            table,
+            featurizer,
+            result,
+            seed=config.seed,
+            horizons=config.serving_horizons,
+            specificity=config.specificity,
+        )
+        figures = {**shared_figures, **_model_figures(result)}
+        run_ids[name] = tracking.log_model_run(
+            result, cohort, _config_params(config, table), figures, example
+        )
+        results.append(result)
+    champion = _register(results, run_ids, config.select_by) if register else None
+    say("done", 1.0)
+    return TrainResult(
+        results,
+        run_ids,
+        champion,
+        uri,
+        experiment,
+        len(table),
+        sorted(float(x) for x in table[LANDMARK_DAY].unique()),
+    )
+
+
+def _config_params(config: TrainConfig, table: pd.DataFrame) -> dict[str, Any]:
+    params = {k: v for k, v in asdict(config).items() if k != "models"}
+    params["landmarks"] = ",".join(f"{x:g}" for x in sorted(table[LANDMARK_DAY].unique()))
+    params["n_landmark_rows"] = len(table)
+    return params
+
+
+def _register(results: list[CVResult], run_ids: dict[str, str], metric: str) -> dict[str, Any]:
+    metrics = {r.name: r.metrics for r in results}
+    best = tracking.best_run(run_ids, metrics, metric)
+    version = tracking.register_champion(run_ids[best], metric, metrics[best][metric])
+    return {
+        "name": tracking.REGISTERED_MODEL,
+        "version": version,
+        "model": best,
+        "run_id": run_ids[best],
+        "metric": metric,
+        "value": metrics[best][metric],
+    }
+
+
+def _input_example(cohort: Cohort) -> list[dict[str, Any]] | None:
+    counts = cohort.measurements.groupby(PATIENT_ID)[DATE].nunique()
+    if counts.empty:
+        return None
+    pid = str(counts.idxmax())
+    history = history_from_cohort(cohort, pid)
+    last = max(m.date for m in history.measurements if m.date)
+    return [history.model_copy(update={"as_of": last}).model_dump(exclude_none=True)]
+
+
+def _model_figures(result: CVResult) -> dict[str, Any]:
+    figs: dict[str, Any] = {}
+    if not result.by_landmark.empty:
+        figs["auc_by_landmark"] = plot_auc_by_landmark(
+            {result.name: result.by_landmark}, horizon_days=result.horizon_days
+        )
+    try:
+        grouped = calibration_table(result.oof, OOF_RISK, result.horizon_days)
+        smooth = smooth_calibration(result.oof, OOF_RISK, result.horizon_days)
+        result.calibration["calibration_table"] = grouped
+        figs["calibration"] = plot_calibration(grouped, smooth, horizon_days=result.horizon_days)
+    except ValueError as exc:
+        result.notes.append(f"calibration plot: {exc}")
+    if not result.decision_curve.empty:
+        figs["decision_curve"] = plot_decision_curve({result.name: result.decision_curve})
+    return figs
+
+
+def primary_marker(cohort: Cohort) -> tuple[str, float] | None:
+    """The marker with a clinical cut-off to stratify by (CTC first), if any."""
+    specs = cohort.manifest.markers
+    ordered = [CTC_TOTAL, *sorted(m for m in specs if m != CTC_TOTAL)]
+    for marker in ordered:
+        if marker in specs and specs[marker].positive_at is not None:
+            return marker, float(specs[marker].positive_at)  # type: ignore[arg-type]
+    return None
+
+
+def _cohort_figures(table: pd.DataFrame, cohort: Cohort, horizon: float) -> dict[str, Any]:
+    """Kaplan–Meier from the first landmark by marker status (e.g. CTC ≥ 2 vs < 2)."""
+    found = primary_marker(cohort)
+    if found is None:
+        return {}
+    marker, cut = found
+    col = feature_name(marker, "last")
+    first = table[table[LANDMARK_DAY] == table[LANDMARK_DAY].min()].copy()
+    first = first[np.isfinite(first[col])]
+    if first.empty or first[col].ge(cut).nunique() < 2:
+        return {}
+    status = f"{marker} ≥ {cut:g}"
+    first[status] = np.where(first[col] >= cut, "positive", "negative")
+    title = f"Recurrence-free by {marker} status at day {first[LANDMARK_DAY].iloc[0]:g}"
+    return {"km_by_marker_status": plot_km_by_group(first, status, title=title)}
+
+
+def summary_rows(results: Sequence[CVResult]) -> pd.DataFrame:
+    """The comparison table printed after training (same columns as ``ctcmon compare``)."""
+    rows = [
+        {"model": r.name, **{c: r.metrics.get(c, np.nan) for c in tracking.COMPARISON_COLUMNS}}
+        for r in results
+    ]
+    return (
+        pd.DataFrame(rows)
+        .sort_values("auc", ascending=False, na_position="last")
+        .reset_index(drop=True)
+    )
