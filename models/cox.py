@@ -128,7 +128,9 @@ class BaselineModel(CoxModel):
         columns: Sequence[str] | None = None,
         marker_prefixes: Sequence[str] = DEFAULT_MARKER_PREFIXES,
         alpha: float | str = AUTO,
-        l1_ratio: float = 0.5,
+        # mostly ridge: the static covariates are few and chosen clinically, so the baseline
+        # shrinks them rather than selecting (at l1_ratio 0.5 small cohorts lost them all)
+        l1_ratio: float = 0.1,
         max_iter: int = 100_000,
     ):
         super().__init__(alpha=alpha, l1_ratio=l1_ratio, max_iter=max_iter)

@@ -52,7 +52,9 @@ OUTCOME_KEYS = {
 
 
 def _dates(days: pd.Series) -> pd.Series:
-    return INDEX + pd.to_timedelta(days, unit="D")
+    # NaN kept out of to_timedelta: pandas' internal int64 cast of NaN can overflow (a warning)
+    days = days.astype(float)
+    return (INDEX + pd.to_timedelta(days.fillna(0.0), unit="D")).where(days.notna())
 
 
 def make_cohort(

@@ -57,11 +57,17 @@ def _dated(rows: list[dict[str, Any]] | None, name: str) -> pd.DataFrame:
     frame = pd.DataFrame(rows or [], columns=None if rows else _COLUMNS[name])
     if rows:
         frame[PATIENT_ID] = frame[PATIENT_ID].astype(str)
-        frame[DATE] = INDEX + pd.to_timedelta(frame[DAY], unit="D")
+        frame[DATE] = _dates(frame[DAY].astype(float))
         for col in _COLUMNS[name]:
             if col not in frame:
                 frame[col] = pd.NA
     return frame
+
+
+def _dates(days: pd.Series) -> pd.Series:
+    """INDEX + days; NaN → NaT. NaN is kept out of to_timedelta: pandas casts it to int64
+    internally, and the garbage it gets there can overflow (a RuntimeWarning, an error here)."""
+    return (INDEX + pd.to_timedelta(days.fillna(0.0), unit="D")).where(days.notna())
 
 
 def _outcomes(rows: list[dict[str, Any]]) -> pd.DataFrame:
@@ -70,7 +76,7 @@ def _outcomes(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for col in OUTCOME_DATES:
         days = out.get(day_column(col), pd.Series(np.nan, index=out.index)).astype(float)
         out[day_column(col)] = days
-        out[col] = INDEX + pd.to_timedelta(days, unit="D")
+        out[col] = _dates(days)
     return out
 
 
