@@ -387,6 +387,12 @@ def predict(
     out.print(
         f"wrote {len(scored)} risk rows for {scored['patient_id'].nunique()} patients to {out_file}"
     )
+    if any(k.endswith("_resubstitution") for k in metrics):
+        out.print(
+            "  note: this is the model's training cohort, so these figures are "
+            "resubstitution (optimistic); the honest ones are the out-of-fold metrics "
+            "in MLflow (`ctcmon compare`)"
+        )
     for key, value in metrics.items():
         out.print(f"  {key}: {value:.3f}")
 

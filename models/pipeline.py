@@ -56,6 +56,7 @@ class RiskPipeline:
     reference: dict[str, float] = field(default_factory=dict)
     trained_at: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
+    cohort_digest: str = ""  # the training cohort's digest: scoring it again is not validation
 
     # ---- batch: a cohort at landmarks (external validation, lead time) ----
     def features(self, cohort: Cohort, points: pd.DataFrame) -> pd.DataFrame:

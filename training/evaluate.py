@@ -188,7 +188,7 @@ def _pooled_metrics(
     lm = _safe(
         "landmark AUC/Brier",
         notes,
-        lambda: landmark_metrics(oof, OOF_RISK, OOF_SURV, horizon),
+        lambda: landmark_metrics(oof, OOF_RISK, OOF_SURV, horizon, scores=("auc", "brier")),
         None,
     )
     by_landmark = lm["by_landmark"] if lm else pd.DataFrame()
@@ -326,6 +326,7 @@ def fit_pipeline(
         # training medians; NaN for a feature never observed (perturbing to NaN = imputed)
         reference={str(c): float(v) for c, v in table[cols].median(numeric_only=True).items()},
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        cohort_digest=cohort.digest,
         metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 
 from cohort.records import PatientHistory
@@ -36,7 +37,12 @@ class CtcmonRiskModel(PythonModel):
 
 def load_pipeline(model_uri: str) -> RiskPipeline:
     """The RiskPipeline inside a packaged ctcmon model (``models:/name@alias``, ``runs:/…``)."""
-    model = mlflow.pyfunc.load_model(model_uri)
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+    except (MlflowException, OSError) as exc:
+        raise ValueError(
+            f"cannot load model {model_uri!r} from {mlflow.get_tracking_uri()}: {exc}"
+        ) from exc
     inner = model.unwrap_python_model()
     if not isinstance(inner, CtcmonRiskModel):
         raise ValueError(f"{model_uri!r} is not a ctcmon risk model (found {type(inner).__name__})")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,8 @@ from cohort.vocabulary import EVENT, LANDMARK_DAY, PATIENT_ID, TIME, risk_column
 from features.landmark import default_landmarks
 from training.metrics import landmark_metrics
 from training.packaging import load_pipeline
+
+log = logging.getLogger(__name__)
 
 
 def at_risk_points(cohort: Cohort, landmarks: Sequence[float]) -> pd.DataFrame:
@@ -43,7 +46,11 @@ def score_cohort(
     if points.empty:
         raise ValueError(f"no patient is at risk at landmarks {days}")
     scored = pipeline.score(cohort, points, horizons)
-    return scored, _external_metrics(cohort, scored)
+    metrics = _external_metrics(cohort, scored)
+    if pipeline.cohort_digest and pipeline.cohort_digest == cohort.digest:
+        log.warning("this cohort is the model's training cohort: its metrics are resubstitution")
+        metrics = {f"{k}_resubstitution": v for k, v in metrics.items()}
+    return scored, metrics
 
 
 def _external_metrics(cohort: Cohort, scored: pd.DataFrame) -> dict[str, float]:

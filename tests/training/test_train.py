@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -183,3 +184,30 @@ def test_expected_lead_is_the_median_first_alarm_before_the_event() -> None:
     )
     assert expected_lead_days(oof, threshold=0.5) == pytest.approx(150.0)
     assert expected_lead_days(oof, threshold=0.95) is None
+
+
+def test_an_unknown_model_uri_is_a_clear_error(trained_store: dict[str, Any]) -> None:
+    use_tracking(trained_store["uri"], "test")
+    with pytest.raises(ValueError, match="cannot load model 'models:/nope@champion'"):
+        load_pipeline("models:/nope@champion")
+
+
+def test_predict_scores_an_external_cohort_and_flags_resubstitution(
+    trained_store: dict[str, Any], tmp_path: Path
+) -> None:
+    from cohort.load import load_cohort
+    from cohort.simulate import simulate_cohort
+    from training.predict import score_cohort
+
+    use_tracking(trained_store["uri"], "test")
+    uri = f"models:/{REGISTERED_MODEL}@{CHAMPION}"
+    simulate_cohort(tmp_path / "ext", n_patients=150, seed=99)
+    external = load_cohort(tmp_path / "ext")
+    scored, metrics = score_cohort(external, uri, landmarks=[90, 365])
+    ep = external.endpoint(horizon_days=None).set_index(PATIENT_ID)
+    at_risk = ep.loc[scored[PATIENT_ID], "time"].to_numpy() > scored["landmark_day"].to_numpy()
+    assert at_risk.all()
+    assert (scored["risk_180"] <= scored["risk_365"]).all()
+    assert "auc_365" in metrics
+    _, own = score_cohort(trained_store["cohort"], uri, landmarks=[90])
+    assert own and all(k.endswith("_resubstitution") for k in own)
