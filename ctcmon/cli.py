@@ -9,7 +9,17 @@ from typing import Annotated, Any
 import typer
 
 from ctcmon import __version__
-from ctcmon.console import emit_json, fail, guarded, out, progress
+from ctcmon.console import (
+    CohortArg,
+    ExperimentOpt,
+    JsonOpt,
+    TrackingOpt,
+    emit_json,
+    fail,
+    guarded,
+    out,
+    progress,
+)
 
 app = typer.Typer(
     name="ctcmon",
@@ -18,11 +28,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
-CohortArg = Annotated[
-    Path, typer.Argument(help="Cohort folder (data contract: CSV/Parquet + cohort.toml).")
-]
 
 
 def parse_days(text: str | None, what: str) -> list[float] | None:
@@ -204,16 +209,6 @@ def describe(
         emit_json({"ok": True, **res.to_dict()})
         return
     out.print(res.summary())
-
-
-TrackingOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--tracking-uri",
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).",
-    ),
-]
-ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
 
 
 @app.command()

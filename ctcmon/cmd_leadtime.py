@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ctcmon.console import emit_json, guarded, out, progress
+from ctcmon.console import JsonOpt, TrackingOpt, emit_json, guarded, out, progress
 
 
 def register(app: typer.Typer) -> None:
@@ -53,16 +53,8 @@ def leadtime(
     bootstrap: Annotated[
         int, typer.Option("--bootstrap", min=0, help="Bootstrap resamples for the 95% CIs.")
     ] = 500,
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a machine-readable JSON result.")
-    ] = False,
+    tracking_uri: TrackingOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Lead time of marker and model alarms over imaging-confirmed recurrence, with its cost."""
     from cohort.load import load_cohort

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ctcmon.console import emit_json, guarded, out, progress
+from ctcmon.console import JsonOpt, TrackingOpt, emit_json, guarded, out, progress
 
 
 def register(app: typer.Typer) -> None:
@@ -27,16 +27,8 @@ def report(
     out_dir: Annotated[
         Path, typer.Option("--out", help="Folder for model_report.html, model_report.json, PNGs.")
     ],
-    tracking_uri: Annotated[
-        str | None,
-        typer.Option(
-            "--tracking-uri",
-            help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).",
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print a machine-readable JSON result.")
-    ] = False,
+    tracking_uri: TrackingOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The model's report (TRIPOD+AI items) generated from its MLflow run."""
     from training.report import build_model_report

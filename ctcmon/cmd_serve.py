@@ -9,9 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from ctcmon.console import emit_json, fail, guarded, out
+from ctcmon.console import JsonOpt, TrackingOpt, emit_json, fail, guarded, out
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
 DEMO_DB = Path("ctcmon-demo") / "mlflow.db"
 
 
@@ -61,13 +60,7 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="Model URI (default: CTCMON_MODEL_URI, else the champion)."),
         ] = None,
-        tracking_uri: Annotated[
-            str | None,
-            typer.Option(
-                "--tracking-uri",
-                help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).",
-            ),
-        ] = None,
+        tracking_uri: TrackingOpt = None,
         workers: Annotated[
             int, typer.Option(min=1, help="Worker processes (PostgreSQL recommended for > 1).")
         ] = 1,

@@ -8,7 +8,8 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -18,6 +19,20 @@ from cohort.errors import CohortError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+# Option types every command shares, so a flag reads the same everywhere.
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]
+TrackingOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else ./mlflow.db).",
+    ),
+]
+ExperimentOpt = Annotated[str, typer.Option("--experiment", help="MLflow experiment name.")]
+CohortArg = Annotated[
+    Path, typer.Argument(help="Cohort folder (data contract: CSV/Parquet + cohort.toml).")
+]
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
