@@ -135,15 +135,33 @@ def build_timelines(
     Patient codes are positions in ``patient_ids``; rows of other patients or other
     markers are dropped. ``query_days`` are the days the timelines will be asked about.
     """
-    codes = positions(patient_ids, measurements[PATIENT_ID])
-    marker_codes = positions(pd.Index(list(markers)), measurements[MARKER])
-    day = measurements[DAY].to_numpy(dtype=float)
-    value = measurements[VALUE].to_numpy(dtype=float)
     below = (
         measurements[QUALIFIER].isin(["<"]).to_numpy(dtype=bool)
         if QUALIFIER in measurements
         else np.zeros(len(measurements), dtype=bool)
     )
+    return timelines_from_arrays(
+        codes=positions(patient_ids, measurements[PATIENT_ID]),
+        marker_codes=positions(pd.Index(list(markers)), measurements[MARKER]),
+        day=measurements[DAY].to_numpy(dtype=float),
+        value=measurements[VALUE].to_numpy(dtype=float),
+        below=below,
+        markers=markers,
+        query_days=query_days,
+    )
+
+
+def timelines_from_arrays(
+    *,
+    codes: np.ndarray,
+    marker_codes: np.ndarray,
+    day: np.ndarray,
+    value: np.ndarray,
+    below: np.ndarray,
+    markers: Sequence[str],
+    query_days: np.ndarray,
+) -> tuple[DayCoder, dict[str, Timeline]]:
+    """``build_timelines`` on plain arrays: patient and marker codes (-1 = drop), days, values."""
     coder = DayCoder.of(day, query_days)
     timelines = {}
     for j, marker in enumerate(markers):

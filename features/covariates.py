@@ -67,17 +67,20 @@ def covariate_names(covariates: Mapping[str, str], levels: Mapping[str, list[str
 
 
 def encode_covariates(
-    patients: pd.DataFrame,
+    patients: pd.DataFrame | Mapping[str, np.ndarray],
     covariates: Mapping[str, str],
     levels: Mapping[str, list[str]],
     rows: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Encoded columns for the patients at positions ``rows`` (one output row each)."""
+    """Encoded columns for the patients at positions ``rows`` (one output row each).
+
+    ``patients`` is a frame, or a mapping covariate -> array (the service's one patient:
+    numbers as float, categories as str or None).
+    """
     out: dict[str, np.ndarray] = {}
     for name, kind in covariates.items():
         if kind == "categorical":
-            codes = pd.Categorical(patients[name].astype("string"), categories=levels[name]).codes
-            picked = codes[rows]
+            picked = level_codes(_as_text(patients[name]), levels[name])[rows]
             for j, level in enumerate(levels[name]):
                 out[feature_name(name, level)] = (picked == j).astype(float)
         else:
@@ -85,13 +88,36 @@ def encode_covariates(
     return out
 
 
-def _as_float(column: pd.Series, name: str, kind: str) -> np.ndarray:
+def level_codes(values: np.ndarray, levels: list[str]) -> np.ndarray:
+    """Position of each value among ``levels``; -1 for a missing or unseen level."""
+    lookup = {level: j for j, level in enumerate(levels)}
+    return np.fromiter(
+        (lookup.get(v, -1) if isinstance(v, str) else -1 for v in values),
+        dtype=np.int64,
+        count=len(values),
+    )
+
+
+def _as_text(column: pd.Series | np.ndarray) -> np.ndarray:
+    if isinstance(column, pd.Series):
+        text = column.astype("string")
+        return np.asarray([v if isinstance(v, str) else None for v in text], dtype=object)
+    return np.asarray(column, dtype=object)
+
+
+def _as_float(column: pd.Series | np.ndarray, name: str, kind: str) -> np.ndarray:
+    if isinstance(column, np.ndarray) and column.dtype.kind == "f":
+        return _check_binary(column, name, kind)
     try:
-        values = pd.to_numeric(column, errors="raise").to_numpy(dtype=float)
+        values = pd.to_numeric(pd.Series(column), errors="raise").to_numpy(dtype=float)
     except (ValueError, TypeError) as exc:
         raise TypeError(
             f"covariate {name!r} is declared {kind} but holds non-numbers: {exc}"
         ) from exc
+    return _check_binary(values, name, kind)
+
+
+def _check_binary(values: np.ndarray, name: str, kind: str) -> np.ndarray:
     if kind == "binary":
         bad = ~np.isnan(values) & (values != 0) & (values != 1)
         if bad.any():

@@ -24,14 +24,17 @@ from cohort.cohort import Cohort
 from cohort.endpoints import derive_endpoint
 from cohort.manifest import Manifest
 from cohort.vocabulary import (
+    DAY,
     EVENT,
     EVENT_FULL,
     LANDMARK_DAY,
     MARKER,
     PATIENT_ID,
+    QUALIFIER,
     RESIDUAL_TIME,
     RESIDUAL_TIME_FULL,
     TIME,
+    VALUE,
     feature_name,
 )
 from features._checks import (
@@ -43,7 +46,7 @@ from features._checks import (
     check_non_negative,
     numeric_column,
 )
-from features._timeline import build_timelines, positions
+from features._timeline import positions, timelines_from_arrays
 from features.covariates import (
     check_covariate_columns,
     check_covariate_types,
@@ -207,11 +210,24 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         check_is_fitted(self, "feature_names_out_")
         X = _check_landmark_input(X)
         check_covariate_columns(X.patients, self.covariates_)
-        rows = X.point_rows()
+        m = X.measurements
         days = X.points[LANDMARK_DAY].to_numpy(dtype=float)
-        columns: dict[str, Any] = {PATIENT_ID: X.points[PATIENT_ID].to_numpy(), LANDMARK_DAY: days}
-        columns.update(self._marker_columns(X, rows, days))
-        columns.update(encode_covariates(X.patients, self.covariates_, self.levels_, rows))
+        below = (
+            m[QUALIFIER].isin(["<"]).to_numpy(dtype=bool)
+            if QUALIFIER in m
+            else np.zeros(len(m), dtype=bool)
+        )
+        columns = self._columns(
+            codes=positions(_patient_index(X.patients), m[PATIENT_ID]),
+            marker_codes=positions(pd.Index(list(self.markers_)), m[MARKER]),
+            day=m[DAY].to_numpy(dtype=float),
+            value=m[VALUE].to_numpy(dtype=float),
+            below=below,
+            patients=X.patients,
+            rows=X.point_rows(),
+            days=days,
+        )
+        columns[PATIENT_ID] = X.points[PATIENT_ID].to_numpy()
         order = [
             PATIENT_ID,
             LANDMARK_DAY,
@@ -224,19 +240,72 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         check_is_fitted(self, "feature_names_out_")
         return np.asarray(self.feature_names_out_, dtype=object)
 
-    def _marker_columns(
-        self, X: LandmarkInput, rows: np.ndarray, days: np.ndarray
-    ) -> dict[str, np.ndarray]:
-        coder, timelines = build_timelines(
-            X.measurements, _patient_index(X.patients), list(self.markers_), days
+    def features_at(
+        self,
+        *,
+        day: np.ndarray,
+        marker: np.ndarray,
+        value: np.ndarray,
+        below: np.ndarray,
+        covariates: Mapping[str, float | str | None],
+        landmark_day: float,
+    ) -> np.ndarray:
+        """One patient's feature vector at one landmark, in ``feature_names_out_`` order.
+
+        The same computation as ``transform`` on plain arrays (one patient's measurements:
+        days, marker codes, canonical values, below-limit flags; covariates by name), for
+        the service, where building frames would cost more than the features themselves.
+        Inputs are trusted: they come from a validated history (``cohort.parsed``).
+        """
+        check_is_fitted(self, "feature_names_out_")
+        lookup = {code: j for j, code in enumerate(self.markers_)}
+        columns = self._columns(
+            codes=np.zeros(len(day), dtype=np.int64),
+            marker_codes=np.fromiter((lookup.get(m, -1) for m in marker), np.int64, len(marker)),
+            day=np.asarray(day, dtype=float),
+            value=np.asarray(value, dtype=float),
+            below=np.asarray(below, dtype=bool),
+            patients={
+                name: np.array(
+                    [covariates.get(name)], dtype=float if kind != "categorical" else object
+                )
+                for name, kind in self.covariates_.items()
+            },
+            rows=np.zeros(1, dtype=np.int64),
+            days=np.array([check_day(landmark_day, "landmark_day")]),
         )
-        out: dict[str, np.ndarray] = {}
+        return np.array([columns[c][0] for c in self.feature_names_out_], dtype=float)
+
+    def _columns(
+        self,
+        *,
+        codes: np.ndarray,
+        marker_codes: np.ndarray,
+        day: np.ndarray,
+        value: np.ndarray,
+        below: np.ndarray,
+        patients: pd.DataFrame | Mapping[str, np.ndarray],
+        rows: np.ndarray,
+        days: np.ndarray,
+    ) -> dict[str, Any]:
+        """Every feature column for the points (patient ``rows``, landmark ``days``)."""
+        coder, timelines = timelines_from_arrays(
+            codes=codes,
+            marker_codes=marker_codes,
+            day=day,
+            value=value,
+            below=below,
+            markers=list(self.markers_),
+            query_days=days,
+        )
+        columns: dict[str, Any] = {LANDMARK_DAY: days}
         for marker, thresholds in self.markers_.items():
             tl = timelines[marker]
             loc = tl.locate(coder, rows, days)
             stats = marker_statistics(tl, loc, days, thresholds, self.slope_draws)
-            out.update({feature_name(marker, s): stats[s] for s in stat_names(thresholds)})
-        return out
+            columns.update({feature_name(marker, s): stats[s] for s in stat_names(thresholds)})
+        columns.update(encode_covariates(patients, self.covariates_, self.levels_, rows))
+        return columns
 
     def _feature_names(self) -> list[str]:
         names = [LANDMARK_DAY] if self.include_landmark_day else []

@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from features._timeline import Located, Timeline, gather
 
@@ -85,9 +84,22 @@ def level_statistics(tl: Timeline, loc: Located, days: np.ndarray) -> dict[str, 
 
 
 def _post_index_running_max(tl: Timeline) -> np.ndarray:
-    """Per row, the max of the patient's post-index values so far (NaN on pre-op rows)."""
-    post = pd.Series(np.where(tl.day >= 0, tl.value, np.nan))
-    return post.groupby(tl.codes, sort=False).cummax().to_numpy(dtype=float)
+    """Per row, the max of the patient's post-index values so far (NaN on pre-op rows).
+
+    A running max that restarts at each patient: values become ranks among the distinct
+    post-index values (0 for pre-operative rows) and each patient's ranks are lifted above
+    every earlier patient's, so one ``np.maximum.accumulate`` serves the whole timeline —
+    exact, and as cheap for one patient (the service) as for a cohort.
+    """
+    post = tl.day >= 0
+    levels = np.unique(tl.value[post])
+    rank = np.where(post, np.searchsorted(levels, tl.value) + 1, 0)
+    lift = tl.codes.astype(np.int64) * (len(levels) + 1)  # codes ascend: rows are sorted
+    running = np.maximum.accumulate(lift + rank) - lift if len(tl) else rank
+    out = np.full(len(tl), np.nan)
+    seen = running > 0
+    out[seen] = levels[running[seen] - 1]
+    return out
 
 
 def log_slope(tl: Timeline, loc: Located, slope_draws: int) -> np.ndarray:

@@ -157,7 +157,15 @@ class SurvivalModel(BaseEstimator, ABC):
 
         Times past ``max_time_`` get the value at ``max_time_`` (flat beyond follow-up).
         """
-        matrix = self._check_predict_input(X)
+        return self.predict_survival_matrix(self._check_predict_input(X), times)
+
+    def predict_survival_matrix(self, matrix: FloatArray, times: Any) -> FloatArray:
+        """``predict_survival`` on a float matrix whose columns are ``feature_names_in_``.
+
+        For callers that built the matrix themselves (the service scores one row per
+        request, where checking a frame would cost more than the prediction).
+        """
+        matrix = self._check_matrix(matrix)
         held = np.minimum(check_times(times), self.max_time_)
         unique, inverse = np.unique(held, return_inverse=True)
         surv = np.clip(self._survival(matrix, unique), 0.0, 1.0)
@@ -181,8 +189,15 @@ class SurvivalModel(BaseEstimator, ABC):
         — exact for additive (linear) models, a local approximation for trees. Boosted-tree
         models override this with their exact tree SHAP values.
         """
-        x = self._check_predict_input(X_row)
-        ref = self._check_predict_input(reference)
+        if isinstance(reference, pd.Series):  # a population's summary row
+            reference = reference.to_frame().T.infer_objects()
+        return self.contributions_matrix(
+            self._check_predict_input(X_row), self._check_predict_input(reference)
+        )
+
+    def contributions_matrix(self, x: FloatArray, ref: FloatArray) -> FloatArray:
+        """``contributions`` on one-row float matrices in ``feature_names_in_`` order."""
+        x, ref = self._check_matrix(x), self._check_matrix(ref)
         batch = np.repeat(x, self.n_features_in_ + 1, axis=0)
         diag = np.arange(self.n_features_in_)
         batch[diag + 1, diag] = ref[0, diag]
@@ -200,6 +215,16 @@ class SurvivalModel(BaseEstimator, ABC):
                 f"X columns differ from those seen in fit: missing {missing}, unexpected {extra}"
             )
         return _to_matrix(frame[expected])
+
+    def _check_matrix(self, matrix: Any) -> FloatArray:
+        check_is_fitted(self, "feature_names_in_")
+        arr = np.asarray(matrix, dtype=float)
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
+            raise ValueError(
+                f"expected a 2-D matrix with {self.n_features_in_} columns "
+                f"(feature_names_in_), got shape {arr.shape}"
+            )
+        return arr
 
     @abstractmethod
     def _fit(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> None: ...

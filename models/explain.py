@@ -59,8 +59,16 @@ def drivers(
     names = [str(c) for c in getattr(model, "feature_names_in_", [])]
     row = _select(_check_row(X_row, "X_row"), names, "X_row")
     ref = _select(_check_row(reference, "reference"), names, "reference")
-    effects = model.contributions(row, ref)
-    return _top_effects(names, row.to_numpy()[0], effects, top)
+    return drivers_matrix(model, row.to_numpy(), ref.to_numpy(), top=top)
+
+
+def drivers_matrix(
+    model: SurvivalModel, x: np.ndarray, reference: np.ndarray, *, top: int = 3
+) -> list[dict[str, Any]]:
+    """``drivers`` for one-row float matrices in the model's ``feature_names_in_`` order."""
+    names = [str(c) for c in model.feature_names_in_]
+    effects = model.contributions_matrix(x, reference)
+    return _top_effects(names, np.asarray(x, dtype=float)[0], effects, top)
 
 
 def _top_effects(

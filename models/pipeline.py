@@ -7,9 +7,11 @@ the MLflow pyfunc alike. It never sees data dated after the assessment day.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -17,11 +19,12 @@ import pandas as pd
 
 from cohort.cohort import Cohort
 from cohort.manifest import Manifest
+from cohort.parsed import ParsedHistory, parsed_from_cohort, quick_parse
 from cohort.records import PatientHistory, history_to_cohort, parse_day
-from cohort.vocabulary import DAY, INDEX_DATE, LANDMARK_DAY, PATIENT_ID, risk_column
+from cohort.vocabulary import LANDMARK_DAY, PATIENT_ID, risk_column
 from features.landmark import LandmarkFeatures, LandmarkInput
 from models.base import SurvivalModel
-from models.explain import drivers
+from models.explain import drivers_matrix
 
 DEFAULT_HORIZONS = (180.0, 365.0, 730.0)
 BRING_FORWARD_MIN_DAYS = 14.0  # a scan due within two weeks is already "soon": keep it
@@ -78,68 +81,92 @@ class RiskPipeline:
 
     # ---- one patient: the assessment served after each draw ----
     def assess(self, history: PatientHistory, today: date | None = None) -> dict[str, Any]:
-        """The assessment of one patient's history as of ``history.as_of`` (default today)."""
-        cohort = history_to_cohort(history, self.manifest)
-        index_date = cohort.patients[INDEX_DATE].iloc[0]
+        """The assessment of one patient's history as of ``history.as_of`` (default today).
+
+        A plainly valid history is parsed straight into arrays (``cohort.parsed``); anything
+        else goes through the data contract, which refuses it with every problem listed or
+        parses it the long way. Both end in the same features and the same model call.
+        """
+        parsed = quick_parse(history, self.manifest)
+        if parsed is None:
+            parsed = parsed_from_cohort(history_to_cohort(history, self.manifest))
+        index = pd.Timestamp(parsed.index_date)
         as_of = history.as_of or (today or date.today()).isoformat()
-        as_of_day = parse_day(as_of, index_date, "as_of")
+        as_of_day = parse_day(as_of, index, "as_of")
         if as_of_day is None:  # unreachable: as_of is always set above; keeps the types honest
             raise ValueError("as_of is required")
+        next_day = parse_day(history.next_imaging_date, index, "next_imaging_date")
         # Before index (a pre-operative draw) the model speaks for time zero: the risk after
         # surgery given everything known so far. Landmarks are never negative.
-        landmark = max(as_of_day, 0.0)
-        points = pd.DataFrame({PATIENT_ID: [history.patient.patient_id], LANDMARK_DAY: [landmark]})
-        x = self._x(self.features(cohort, points))
-        next_day = parse_day(history.next_imaging_date, index_date, "next_imaging_date")
-        return self._assessment(cohort, x, as_of, as_of_day, next_day)
+        x = self.featurizer.features_at(
+            day=parsed.day,
+            marker=parsed.marker,
+            value=parsed.value,
+            below=parsed.below_limit,
+            covariates=parsed.covariates,
+            landmark_day=max(as_of_day, 0.0),
+        )[None, self._model_order]
+        return self._assessment(parsed, x, as_of, as_of_day, next_day)
 
     def _assessment(
-        self, cohort: Cohort, x: pd.DataFrame, as_of: str, as_of_day: float, next_day: float | None
+        self,
+        parsed: ParsedHistory,
+        x: np.ndarray,
+        as_of: str,
+        as_of_day: float,
+        next_day: float | None,
     ) -> dict[str, Any]:
-        hs = tuple(sorted({*self.horizons, self.alarm.horizon_days}))
-        risks = dict(zip(hs, self.model.predict_risk(x, hs)[0], strict=True))
+        seen = parsed.imaging_day[parsed.imaging_day <= as_of_day]
+        last_day = float(seen[-1]) if len(seen) else None
+        if next_day is None or next_day <= as_of_day:
+            next_day = self.manifest.imaging_schedule().next_after(max(as_of_day, last_day or 0.0))
+        gap = None if next_day is None else max(next_day - as_of_day, 1.0)
+        # one model call for every horizon the assessment quotes
+        hs = sorted({*self.horizons, self.alarm.horizon_days, *([gap] if gap else [])})
+        risks = dict(zip(hs, 1.0 - self.model.predict_survival_matrix(x, hs)[0], strict=True))
         alarm_risk = float(risks[self.alarm.horizon_days])
         alarm = alarm_risk >= self.alarm.threshold
+        days_to_next = None if next_day is None else next_day - as_of_day
+        forward = alarm and (days_to_next is None or days_to_next > BRING_FORWARD_MIN_DAYS)
         return {
-            "patient_id": str(cohort.patients[PATIENT_ID].iloc[0]),
+            "patient_id": parsed.patient_id,
             "as_of": as_of,
             "risk": {str(int(h)): round(float(risks[h]), 4) for h in self.horizons},
             "risk_band": self.alarm.band(alarm_risk),
             "alarm": bool(alarm),
             "alarm_threshold": round(self.alarm.threshold, 4),
             "alarm_horizon_days": self.alarm.horizon_days,
-            "imaging": self._imaging(cohort, x, as_of_day, next_day, alarm),
-            "drivers": drivers(self.model, x, self.reference, top=3),
+            "imaging": {
+                "last_imaging_date": _date(parsed, last_day),
+                "next_imaging_date": _date(parsed, next_day),
+                "days_to_next_imaging": days_to_next,
+                "risk_before_next_imaging": None if gap is None else round(float(risks[gap]), 4),
+                "recommendation": "bring_imaging_forward" if forward else "keep_schedule",
+                "expected_lead_days": self.alarm.expected_lead_days,
+            },
+            "drivers": drivers_matrix(self.model, x, self._reference_row, top=3),
         }
 
-    def _imaging(
-        self, cohort: Cohort, x: pd.DataFrame, as_of_day: float, next_day: float | None, alarm: bool
-    ) -> dict[str, Any]:
-        index_date = cohort.patients[INDEX_DATE].iloc[0]
-        seen = cohort.imaging[cohort.imaging[DAY] <= as_of_day]
-        last_day = float(seen[DAY].max()) if len(seen) else None
-        if next_day is None or next_day <= as_of_day:
-            next_day = self.manifest.imaging_schedule().next_after(max(as_of_day, last_day or 0.0))
-        gap = None if next_day is None else next_day - as_of_day
-        before = None if gap is None else float(self.model.predict_risk(x, [max(gap, 1.0)])[0, 0])
-        forward = alarm and (gap is None or gap > BRING_FORWARD_MIN_DAYS)
-        return {
-            "last_imaging_date": _date(index_date, last_day),
-            "next_imaging_date": _date(index_date, next_day),
-            "days_to_next_imaging": gap,
-            "risk_before_next_imaging": None if before is None else round(before, 4),
-            "recommendation": "bring_imaging_forward" if forward else "keep_schedule",
-            "expected_lead_days": self.alarm.expected_lead_days,
-        }
+    @cached_property
+    def _model_order(self) -> np.ndarray:
+        """Positions of the model's columns among the featuriser's (normally 0..n-1)."""
+        names = list(self.featurizer.get_feature_names_out())
+        return np.array([names.index(str(c)) for c in self.model.feature_names_in_])
+
+    @cached_property
+    def _reference_row(self) -> np.ndarray:
+        """``reference`` as a one-row matrix in the model's column order (NaN where absent)."""
+        names = [str(c) for c in self.model.feature_names_in_]
+        return np.array([[self.reference.get(c, np.nan) for c in names]], dtype=float)
 
     def _x(self, table: pd.DataFrame) -> pd.DataFrame:
         return table[list(self.featurizer.get_feature_names_out())]
 
 
-def _date(index_date: pd.Timestamp, day: float | None) -> str | None:
+def _date(parsed: ParsedHistory, day: float | None) -> str | None:
     if day is None or not np.isfinite(day):
         return None
-    return (index_date + pd.Timedelta(days=float(day))).strftime("%Y-%m-%d")
+    return parsed.date_of(math.floor(day)).isoformat()
 
 
 def _check_horizons(horizons: Sequence[float]) -> tuple[float, ...]:

@@ -108,9 +108,9 @@ class XGBCoxModel(_XGBoostMixin, ProportionalHazardsModel):
     def _margin(self, X: FloatArray) -> FloatArray:
         return self._raw_margin(X)
 
-    def contributions(self, X_row: Any, reference: Any) -> FloatArray:
-        """Tree SHAP on the log hazard ratio; ``reference`` is the training population."""
-        return self._shap(self._check_predict_input(X_row))
+    def contributions_matrix(self, x: FloatArray, ref: FloatArray) -> FloatArray:
+        """Tree SHAP on the log hazard ratio; ``ref`` is unused (the training population)."""
+        return self._shap(self._check_matrix(x))
 
 
 class XGBAFTModel(_XGBoostMixin, SurvivalModel):
@@ -181,9 +181,9 @@ class XGBAFTModel(_XGBoostMixin, SurvivalModel):
         z = (log_t[None, :] - self._raw_margin(X)[:, None]) / self.scale
         return aft_survival(z, self.distribution)
 
-    def contributions(self, X_row: Any, reference: Any) -> FloatArray:
-        """Tree SHAP on μ, sign flipped to the risk scale; ``reference`` = training population."""
-        return -self._shap(self._check_predict_input(X_row))
+    def contributions_matrix(self, x: FloatArray, ref: FloatArray) -> FloatArray:
+        """Tree SHAP on μ, sign flipped to the risk scale; ``ref`` unused (training population)."""
+        return -self._shap(self._check_matrix(x))
 
 
 def aft_survival(z: FloatArray, distribution: str) -> FloatArray:

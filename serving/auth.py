@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from serving.deps import StoreDep
 from serving.errors import Forbidden
@@ -119,14 +120,14 @@ def record_denial(store: Store, key: Principal, resource: str, patient_id: str |
         )
 
 
-def require_role(*roles: Role) -> Callable[..., Principal]:
+def require_role(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     """A dependency admitting only keys with one of ``roles`` (403 otherwise, audited)."""
 
-    def check(key: KeyDep, store: StoreDep, request: Request) -> Principal:
+    async def check(key: KeyDep, store: StoreDep, request: Request) -> Principal:
         if key.role not in roles:
             route = request.scope.get("route")
             resource = getattr(route, "path", request.url.path)
-            record_denial(store, key, f"{request.method} {resource}", None)
+            await run_in_threadpool(record_denial, store, key, f"{request.method} {resource}", None)
             raise Forbidden(
                 f"a {key.role} key cannot do this; it needs the {' or '.join(roles)} role"
             )

@@ -647,3 +647,43 @@ def test_landmark_input_refuses_bad_frames(
         args["measurements"] = tiny.measurements.assign(**{column: bad})
     with pytest.raises(error, match=match):
         LandmarkInput(**args)
+
+
+@pytest.fixture(scope="module")
+def simulated() -> Cohort:
+    import tempfile
+    from pathlib import Path
+
+    from cohort.load import load_cohort
+    from cohort.simulate import simulate_cohort
+
+    folder = Path(tempfile.mkdtemp(prefix="features-at-")) / "cohort"
+    simulate_cohort(folder, n_patients=40, seed=5)
+    return load_cohort(folder)
+
+
+def test_features_at_for_one_patient_equals_the_cohort_transform(simulated: Cohort) -> None:
+    est = LandmarkFeatures.from_manifest(simulated.manifest).fit(
+        LandmarkInput.from_cohort(simulated, [0.0])
+    )
+    days = [0.0, 30.0, 200.0, 365.0, 1000.0]
+    table = est.transform(LandmarkInput.from_cohort(simulated, days))
+    names = list(est.get_feature_names_out())
+    m = simulated.measurements
+    for _, patient in simulated.patients.iterrows():
+        mine = m[m[PATIENT_ID] == patient[PATIENT_ID]]
+        covariates = {
+            c: (patient[c] if isinstance(patient[c], str) or pd.notna(patient[c]) else None)
+            for c in simulated.manifest.covariates
+        }
+        for day in days:
+            got = est.features_at(
+                day=mine["day"].to_numpy(),
+                marker=mine["marker"].to_numpy(),
+                value=mine["value"].to_numpy(),
+                below=(mine["qualifier"] == "<").to_numpy(),
+                covariates=covariates,
+                landmark_day=day,
+            )
+            row = table[(table[PATIENT_ID] == patient[PATIENT_ID]) & (table[LANDMARK_DAY] == day)]
+            np.testing.assert_array_equal(got, row[names].to_numpy(dtype=float)[0])

@@ -26,6 +26,8 @@ risks {{ r.model.mode }}.{% endif %}</p>
 median lead {{ m.lead_median | num }} days {{ m.lead_median_ci | ci_num }} before the confirming scan
 and {{ m.lead_vs_last_negative_median | num }} days before the last negative scan;
 {{ m.share_before_last_negative | pct }} of detected recurrences were alarmed while imaging was still negative.
+In {{ m.n_detected_ongoing_episode }} of them the alarm was still sounding at recurrence; that episode began a median
+{{ m.episode_lead_median | num }} days {{ m.episode_lead_median_ci | ci_num }} before the confirming scan.
 Specificity {{ m.specificity | pct }} {{ m.specificity_ci | ci_pct }};
 {{ m.false_alarms_per_patient_year | num(2) }} false alarms per patient-year.</li>
 {% endfor %}</ul></div>
@@ -39,7 +41,13 @@ to lie between the <em>last negative scan</em> (finding <code>no_evidence</code>
 <li>Alarm: a post-index blood draw (or risk assessment) at which the rule holds
 {% if r.settings.confirm > 1 %}on {{ r.settings.confirm }} consecutive evaluable draws{% else %}(no confirmation){% endif %}.
 A recurrence counts as detected when an alarm sounded in the {{ r.settings.lookback_days | num }} days up to
-and including the confirming scan; lead time = confirming scan − first alarm in that window.</li>
+and including the confirming scan; lead time = confirming scan − first alarm in that window (the primary figure).</li>
+<li>Episode lead time: confirming scan − first alarm of the alarm episode still ongoing at recurrence. An episode is
+an uninterrupted run of alarming draws (or assessments): the next evaluable draw that does not alarm ends it; draws
+where the rule cannot be evaluated are skipped{% if r.settings.confirm > 1 %}; with confirmation it starts at the
+{{ r.settings.confirm }}th consecutive positive draw{% endif %}. It counts only when the last evaluable draw in the
+window alarms, and starts no earlier than the window. An early alarm that lapsed before the signal that persisted
+into the recurrence lengthens the first-alarm lead but not the episode lead, so the episode lead is never longer.</li>
 <li>Sensitivity: detected / all recurrences. Specificity: recurrence-free patients never alarmed during
 follow-up / all recurrence-free patients with an evaluable draw. False alarms: alarms outside any recurrence's
 look-back window, per patient-year of post-index follow-up. PPV: detected recurrences / patients ever alarmed.</li>
@@ -54,23 +62,28 @@ cohort (rows marked “specificity ≥”): optimistic until validated elsewhere
 <h2>Rules side by side</h2>
 <table><tr><th>Rule</th><th>Recurrences detected</th><th>Sensitivity (95% CI)</th>
 <th>Specificity (95% CI)</th><th>False alarms / patient-year (95% CI)</th><th>PPV (95% CI)</th>
-<th>Median lead, days (IQR) [95% CI]</th><th>HR of alarm status (95% CI)</th></tr>
+<th>Median lead, days (IQR) [95% CI]</th><th>Median episode lead, days (IQR) [95% CI]</th>
+<th>HR of alarm status (95% CI)</th></tr>
 {% for x in r.rules %}{% set m = x.metrics %}<tr><td>{{ x.name }}</td>
 <td class="n">{{ m.n_detected }} / {{ m.n_recurrences }}</td>
 <td class="n">{{ m.sensitivity | pct }} {{ m.sensitivity_ci | ci_pct }}</td>
 <td class="n">{{ m.specificity | pct }} {{ m.specificity_ci | ci_pct }}</td>
 <td class="n">{{ m.false_alarms_per_patient_year | num(3) }} {{ m.false_alarms_per_patient_year_ci | ci_num(3) }}</td>
 <td class="n">{{ m.ppv | pct }} {{ m.ppv_ci | ci_pct }}</td>
-<td class="n">{% if m.lead.median is not none %}{{ m.lead.median | num }} ({{ m.lead.q1 | num }}–{{ m.lead.q3 | num }}) [{{ m.lead_median_ci[0] | num }}–{{ m.lead_median_ci[1] | num }}]{% else %}—{% endif %}</td>
+<td class="n">{{ m.lead | median_iqr(m.lead_median_ci) }}</td>
+<td class="n">{{ m.episode_lead | median_iqr(m.episode_lead_median_ci) }}</td>
 <td class="n">{{ x.hazard_ratio | hr }}</td></tr>
 {% endfor %}</table>
 
 <h2>Lead time against both ends of the imaging interval</h2>
 <table><tr><th>Rule</th><th>vs confirming scan, days: median (IQR; range)</th>
-<th>vs last negative scan, days: median (IQR; range)</th><th>Alarmed while imaging still negative (95% CI)</th>
+<th>vs last negative scan, days: median (IQR; range)</th>
+<th>Episode ongoing at recurrence: lead vs confirming scan, days: median (IQR; range)</th>
+<th>Alarmed while imaging still negative (95% CI)</th>
 <th>Recurrences without a draw in the window</th></tr>
 {% for x in r.rules %}{% set m = x.metrics %}<tr><td>{{ x.name }}</td>
 <td class="n">{{ m.lead | spread }}</td><td class="n">{{ m.lead_vs_last_negative | spread }}</td>
+<td class="n">{{ m.episode_lead | spread }}; n = {{ m.n_detected_ongoing_episode }} of {{ m.n_detected }}</td>
 <td class="n">{{ m.share_before_last_negative | pct }} {{ m.share_before_last_negative_ci | ci_pct }}</td>
 <td class="n">{{ m.n_recurrences_without_points_in_window }}</td></tr>
 {% endfor %}</table>
@@ -80,12 +93,13 @@ unambiguously earlier than imaging.</p>
 
 {% if r.rules | length > 1 %}<h2>Paired comparison with {{ r.rules[0].name }}</h2>
 <table><tr><th>Rule</th><th>Δ sensitivity</th><th>Δ specificity</th><th>Δ false alarms / patient-year</th>
-<th>Δ median lead, days</th></tr>
+<th>Δ median lead, days</th><th>Δ median episode lead, days</th></tr>
 {% for x in r.rules[1:] %}{% set c = x.vs_reference %}<tr><td>{{ x.name }}</td>
 <td class="n">{{ c.sensitivity.difference | pct }} {{ c.sensitivity.ci | ci_pct }}</td>
 <td class="n">{{ c.specificity.difference | pct }} {{ c.specificity.ci | ci_pct }}</td>
 <td class="n">{{ c.false_alarms_per_patient_year.difference | num(3) }} {{ c.false_alarms_per_patient_year.ci | ci_num(3) }}</td>
-<td class="n">{{ c.lead_median.difference | num }} {{ c.lead_median.ci | ci_num }}</td></tr>
+<td class="n">{{ c.lead_median.difference | num }} {{ c.lead_median.ci | ci_num }}</td>
+<td class="n">{{ c.episode_lead_median.difference | num }} {{ c.episode_lead_median.ci | ci_num }}</td></tr>
 {% endfor %}</table>{% endif %}
 
 {% if r.truth %}<h2>Truth check (simulated cohort)</h2>
@@ -93,13 +107,23 @@ unambiguously earlier than imaging.</p>
 {{ r.truth.latent.n_recurrences_with_truth }} recurrences: median {{ r.truth.latent.latent_lead_median | num }} days
 (IQR {{ r.truth.latent.latent_lead_q1 | num }}–{{ r.truth.latent.latent_lead_q3 | num }}).
 An observed lead may exceed the latent one only by the imaging interval (bound: lead ≤ latent lead + last negative
-→ confirming scan interval).</p>
-<table><tr><th>Rule</th><th>Detected</th><th>Within bound</th><th>Observed median lead</th>
+→ confirming scan interval). It is checked for the first alarm in the window and for the episode ongoing at
+recurrence. A detection outside the bound either follows a scan that missed an already visible lesion (the interval
+then understates how late imaging was), or its alarm came before the expected tumour-derived level reached the
+cut-off: a noisy draw on top of the patient's background crossed it early. How far below the cut-off the tumour
+signal then was, in tumour doublings, tells an early sighting (about one doubling) from noise (many).</p>
+<table><tr><th>Rule</th><th>Alarm</th><th>Detected</th><th>Within bound</th><th>Outside: after a missed scan / other</th>
+<th>Alarm after the latent signal</th><th>Alarms before it: doublings early, median (max)</th><th>Observed median lead</th>
 <th>Latent median lead (same patients)</th><th>Share of latent lead captured (median)</th></tr>
-{% for x in r.rules %}{% set t = x.truth %}<tr><td>{{ x.name }}</td><td class="n">{{ t.n_detected }}</td>
-<td class="n">{{ t.share_within_bound | pct }}</td><td class="n">{{ t.observed_lead_median | num }}</td>
+{% for x in r.rules %}{% for label, t in (("first in window", x.truth), ("episode at recurrence", x.truth.episode)) %}
+<tr><td>{{ x.name }}</td><td>{{ label }}</td><td class="n">{{ t.n_detected }}</td>
+<td class="n">{{ t.share_within_bound | pct }}</td>
+<td class="n">{{ t.n_outside_bound_after_missed_scan }} / {{ t.n_outside_bound - t.n_outside_bound_after_missed_scan }}</td>
+<td class="n">{{ t.share_alarm_after_signal | pct }}</td>
+<td class="n">{{ t.before_signal_doublings_median | num(1) }} ({{ t.before_signal_doublings_max | num(1) }})</td>
+<td class="n">{{ t.observed_lead_median | num }}</td>
 <td class="n">{{ t.latent_lead_median | num }}</td><td class="n">{{ t.captured_median | pct }}</td></tr>
-{% endfor %}</table>{% endif %}
+{% endfor %}{% endfor %}</table>{% endif %}
 
 <h2>Figures</h2>
 {% for f in figures %}<figure><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.data }}">

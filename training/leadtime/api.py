@@ -33,7 +33,7 @@ from training.leadtime.metrics import (
 from training.leadtime.rules import default_rules, parse_rule
 from training.leadtime.surveillance import RECURRED, check_imaging, surveillance_table
 from training.leadtime.sweep import Sweep, sweep
-from training.leadtime.truth import latent_summary, read_truth, rule_truth, truth_rows
+from training.leadtime.truth import latent_summary, read_truth, truth_check
 
 if TYPE_CHECKING:  # importing mlflow's pyfunc is slow and noisy: only when a model is used
     from training.leadtime.model_source import ModelSource
@@ -353,7 +353,7 @@ def _rule_result(
         metrics=with_intervals(point_metrics(summary), reps),
         hazard_ratio=alarm_hazard_ratio(x, surv),
         variant_of=x.variant_of,
-        truth=None if truth is None else rule_truth(truth_rows(summary, truth)),
+        truth=None if truth is None else truth_check(summary, truth),
     )
 
 

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from cohort.vocabulary import DAY, FINDING, PATIENT_ID
 from training.leadtime.alarms import ALARM, AlarmSeries
-from training.leadtime.metrics import LEAD, LEAD_NEGATIVE
+from training.leadtime.metrics import EPISODE_LEAD, LEAD, LEAD_NEGATIVE
 from training.leadtime.surveillance import END_DAY, RECURRED, RECURRENCE_DAY
 from training.leadtime.sweep import Sweep
 
@@ -109,13 +109,15 @@ def _scans(ax: Axes, imaging: pd.DataFrame, y: Mapping[str, int]) -> None:
 
 # --------------------------------------------------------------------------- lead times
 def plot_lead_distribution(summaries: Mapping[str, pd.DataFrame]) -> Figure:
-    """Lead time of each rule's first alarm over both ends of the recurrence interval."""
+    """Lead time of each rule's first alarm over both ends of the recurrence interval, and of
+    the alarm episode ongoing at recurrence over the confirming scan."""
     names = list(summaries)
-    fig, (ax,) = _figure(10.0, max(3.5, 0.9 * len(names) + 1.8))
+    fig, (ax,) = _figure(10.0, max(3.5, 1.1 * len(names) + 1.8))
     pos = np.arange(len(names))
     for col, dy, color, label in (
-        (LEAD, -0.18, "tab:blue", "vs confirming scan"),
-        (LEAD_NEGATIVE, 0.18, "tab:orange", "vs last negative scan"),
+        (LEAD, -0.26, "tab:blue", "first alarm vs confirming scan"),
+        (LEAD_NEGATIVE, 0.0, "tab:orange", "first alarm vs last negative scan"),
+        (EPISODE_LEAD, 0.26, "tab:green", "episode at recurrence vs confirming scan"),
     ):
         data = [summaries[n][col].dropna().to_numpy() for n in names]
         ok = [k for k, v in enumerate(data) if len(v)]
@@ -125,7 +127,7 @@ def plot_lead_distribution(summaries: Mapping[str, pd.DataFrame]) -> Figure:
             [data[k] for k in ok],
             positions=pos[ok] + dy,
             orientation="horizontal",
-            widths=0.3,
+            widths=0.22,
             patch_artist=True,
             showfliers=True,
             flierprops={"markersize": 2},
@@ -136,9 +138,10 @@ def plot_lead_distribution(summaries: Mapping[str, pd.DataFrame]) -> Figure:
     ax.axvline(0, color="black", lw=1, ls=":")
     ax.set_yticks(pos, [_label(n, summaries[n]) for n in names], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel("Lead time of first alarm (days before the scan; < 0: after it)")
+    ax.set_xlabel("Lead time (days before the scan; < 0: after it)")
     ax.set_title("Lead time over imaging, detected recurrences")
-    ax.legend(loc="lower right", fontsize=8)
+    # below the axes: inside, the legend would hide the last rule's boxes
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncols=3, fontsize=8)
     return fig
 
 

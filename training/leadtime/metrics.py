@@ -14,10 +14,27 @@ window = [R − lookback, R]; see :mod:`training.leadtime.surveillance`):
 - **false alarms per patient-year**: false alarms / post-index follow-up of all patients
   (to recurrence, death or last follow-up);
 - **PPV**: detected recurrences / patients ever alarmed; ``ppv_alarm`` is per alarm;
-- **lead time**: ``R − A`` for the first alarm ``A`` in the window (0 = the draw of the
-  confirming visit), and ``L − A`` against the other end of the interval (negative when
-  the alarm came after the last negative scan); ``share_before_last_negative`` = share of
-  detected recurrences with ``A <= L``, where the lead is not an artefact of the schedule.
+- **lead time** (the primary figure): ``R − A`` for the first alarm ``A`` in the window
+  (0 = the draw of the confirming visit), and ``L − A`` against the other end of the
+  interval (negative when the alarm came after the last negative scan);
+  ``share_before_last_negative`` = share of detected recurrences with ``A <= L``, where the
+  lead is not an artefact of the schedule.
+- **episode lead time**: ``R − E``, where ``E`` is the first alarm of the *alarm episode
+  still ongoing at R*. An episode is a maximal run of alarming points among the patient's
+  evaluable points, in day order: it ends at the first evaluable point that does not alarm
+  (a negative draw, or a risk below the threshold). Points that cannot be evaluated (the
+  rule's markers not measured, no risk) are skipped, exactly as confirmation skips them:
+  they neither extend nor end an episode. With ``confirm = K`` a run of positive points
+  alarms from its K-th point on, so ``E`` is that K-th point and a negative point ends the
+  episode. The episode is ongoing at ``R`` when the last evaluable point in the window
+  (draws up to and including the confirming visit; nothing after R counts) alarms;
+  otherwise the recurrence has no episode lead although it may have a first-alarm lead (an
+  earlier alarm that lapsed). Like the first alarm, ``E`` is taken inside the window: an
+  episode that began before it counts from its first alarming point in the window. So
+  ``0 <= R − E <= R − A``: the episode lead drops the chance alarms that came and went
+  before the signal that persisted into the recurrence; it is what a latent marker
+  onset should bound (:mod:`training.leadtime.truth`). Model alarms are episodes of
+  ``risk >= threshold`` over the assessment points, issued alarms over the assessments.
 
 Confidence intervals: percentile patient bootstrap. Rows here are patients, so resampling
 rows *is* the cluster bootstrap; all rules share the same resamples, which makes the
@@ -45,6 +62,8 @@ from training.leadtime.surveillance import (
 FIRST_ALARM_DAY: Final = "first_alarm_day"
 LEAD: Final = "lead_days"  # to the confirming scan
 LEAD_NEGATIVE: Final = "lead_days_vs_last_negative"
+EPISODE_START_DAY: Final = "episode_start_day"  # first alarm of the episode ongoing at R
+EPISODE_LEAD: Final = "episode_lead_days"
 BOOTSTRAPPED: Final = (
     "sensitivity",
     "specificity",
@@ -53,7 +72,9 @@ BOOTSTRAPPED: Final = (
     "lead_median",
     "lead_vs_last_negative_median",
     "share_before_last_negative",
+    "episode_lead_median",
 )
+_PER_DETECTION: Final = ("lead", "lead_negative", "before", "episode_lead")  # NaN elsewhere
 LEVEL: Final = 0.95
 
 
@@ -73,11 +94,12 @@ def patient_summary(series: AlarmSeries, surv: pd.DataFrame, lookback_days: floa
     with np.errstate(invalid="ignore"):
         window = pts[RECURRED].to_numpy() & (day >= rec - lookback_days) & (day <= rec)
     alarm = pts[ALARM].to_numpy(dtype=bool)
+    evaluable = pts[EVALUABLE].to_numpy(dtype=bool)
     flags = pd.DataFrame(
         {
             PATIENT_ID: pts[PATIENT_ID],
-            "n_points": pts[EVALUABLE].to_numpy(dtype=int),
-            "n_points_in_window": (pts[EVALUABLE].to_numpy() & window).astype(int),
+            "n_points": evaluable.astype(int),
+            "n_points_in_window": (evaluable & window).astype(int),
             "n_alarms": alarm.astype(int),
             "n_true_alarms": (alarm & window).astype(int),
             FIRST_ALARM_DAY: np.where(alarm & window, day, np.nan),
@@ -86,11 +108,25 @@ def patient_summary(series: AlarmSeries, surv: pd.DataFrame, lookback_days: floa
     per = flags.groupby(PATIENT_ID).agg(
         {c: "sum" for c in flags.columns[1:-1]} | {FIRST_ALARM_DAY: "min"}
     )
+    counts = list(per.columns[:-1])
+    per[EPISODE_START_DAY] = _episode_start(pts[PATIENT_ID], day, alarm, evaluable & window)
     out = surv.join(per, on=PATIENT_ID)
-    out[per.columns[:-1]] = out[per.columns[:-1]].fillna(0).astype(int)
+    out[counts] = out[counts].fillna(0).astype(int)
     out[LEAD] = out[RECURRENCE_DAY] - out[FIRST_ALARM_DAY]
     out[LEAD_NEGATIVE] = out[LAST_NEGATIVE_DAY] - out[FIRST_ALARM_DAY]
+    out[EPISODE_LEAD] = out[RECURRENCE_DAY] - out[EPISODE_START_DAY]
     return out
+
+
+def _episode_start(
+    patient: pd.Series, day: np.ndarray, alarm: np.ndarray, in_window: np.ndarray
+) -> pd.Series:
+    """Per patient, the first alarm after the last non-alarming evaluable point in the window
+    (NaN when that last point does not alarm: no episode is ongoing at the recurrence)."""
+    quiet = pd.Series(np.where(in_window & ~alarm, day, np.nan)).groupby(patient.to_numpy()).max()
+    last_quiet = patient.map(quiet).fillna(-np.inf).to_numpy(dtype=float)
+    ongoing = in_window & alarm & (day > last_quiet)
+    return pd.Series(np.where(ongoing, day, np.nan)).groupby(patient.to_numpy()).min()
 
 
 # --------------------------------------------------------------------------- aggregation
@@ -102,6 +138,7 @@ def _arrays(summary: pd.DataFrame) -> dict[str, np.ndarray]:
     alarmed = summary["n_alarms"].to_numpy() > 0
     n_true = summary["n_true_alarms"].to_numpy(dtype=float)
     lead_negative = summary[LEAD_NEGATIVE].to_numpy(dtype=float)
+    episode_lead = summary[EPISODE_LEAD].to_numpy(dtype=float)
     return {
         "recurred": recurred.astype(float),
         "detected": detected.astype(float),
@@ -114,6 +151,7 @@ def _arrays(summary: pd.DataFrame) -> dict[str, np.ndarray]:
         "lead": np.where(detected, lead, np.nan),
         "lead_negative": np.where(detected, lead_negative, np.nan),
         "before": np.where(detected, (lead_negative >= 0).astype(float), np.nan),
+        "episode_lead": np.where(detected, episode_lead, np.nan),
     }
 
 
@@ -132,9 +170,7 @@ def _nan_stat(fn: Any, values: np.ndarray) -> np.ndarray:
 def _estimates(a: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
     """The bootstrapped metrics for each row of ``idx`` (resampled patient positions)."""
     s = {k: v[idx] for k, v in a.items()}
-    total = {
-        k: v.sum(axis=-1) for k, v in s.items() if k not in ("lead", "lead_negative", "before")
-    }
+    total = {k: v.sum(axis=-1) for k, v in s.items() if k not in _PER_DETECTION}
     false_alarms = total["alarms"] - total["true_alarms"]
     return {
         "sensitivity": _ratio(total["detected"], total["recurred"]),
@@ -144,6 +180,7 @@ def _estimates(a: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarra
         "lead_median": _nan_stat(np.nanmedian, s["lead"]),
         "lead_vs_last_negative_median": _nan_stat(np.nanmedian, s["lead_negative"]),
         "share_before_last_negative": _nan_stat(np.nanmean, s["before"]),
+        "episode_lead_median": _nan_stat(np.nanmedian, s["episode_lead"]),
     }
 
 
@@ -170,6 +207,7 @@ def point_metrics(summary: pd.DataFrame) -> dict[str, Any]:
         "n_patients": len(summary),
         "n_recurrences": int(a["recurred"].sum()),
         "n_detected": int(a["detected"].sum()),
+        "n_detected_ongoing_episode": int(np.isfinite(a["episode_lead"]).sum()),
         "n_recurrences_without_points_in_window": int(
             (a["recurred"].astype(bool) & (summary["n_points_in_window"].to_numpy() == 0)).sum()
         ),
@@ -181,7 +219,11 @@ def point_metrics(summary: pd.DataFrame) -> dict[str, Any]:
         "patient_years": float(a["years"].sum()),
         "ppv_alarm": _scalar(_ratio(a["true_alarms"].sum(), a["alarms"].sum())),
     }
-    spreads = {"lead": _spread(a["lead"]), "lead_vs_last_negative": _spread(a["lead_negative"])}
+    spreads = {
+        "lead": _spread(a["lead"]),
+        "lead_vs_last_negative": _spread(a["lead_negative"]),
+        "episode_lead": _spread(a["episode_lead"]),
+    }
     return {**counts, **est, **spreads}
 
 

@@ -30,6 +30,7 @@ HEADLINE: Final = (
     "lead_median",
     "lead_vs_last_negative_median",
     "share_before_last_negative",
+    "episode_lead_median",
 )
 
 

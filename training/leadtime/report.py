@@ -26,7 +26,13 @@ from cohort.vocabulary import EVENT, PATIENT_ID, TIME
 from training.leadtime.api import LeadtimeResult, RuleResult
 from training.leadtime.figures import plot_lead_distribution, plot_sweep, plot_swimmer
 from training.leadtime.hazard import landmark_groups
-from training.leadtime.metrics import FIRST_ALARM_DAY, LEAD, LEAD_NEGATIVE
+from training.leadtime.metrics import (
+    EPISODE_LEAD,
+    EPISODE_START_DAY,
+    FIRST_ALARM_DAY,
+    LEAD,
+    LEAD_NEGATIVE,
+)
 from training.leadtime.surveillance import LAST_NEGATIVE_DAY, RECURRED, RECURRENCE_DAY
 from training.plots import plot_km_by_group
 
@@ -80,7 +86,8 @@ def _figures(result: LeadtimeResult, out_dir: Path, files: dict[str, str]) -> li
     made.append(
         (
             "lead_distribution",
-            "Lead time of the first alarm over both ends of the imaging interval",
+            "Lead time of the first alarm over both ends of the imaging interval, and of the "
+            "alarm episode ongoing at recurrence",
             plot_lead_distribution(result.summaries),
         )
     )
@@ -175,6 +182,8 @@ def _tables(result: LeadtimeResult, out_dir: Path, files: dict[str, str]) -> Non
                     FIRST_ALARM_DAY: d[FIRST_ALARM_DAY],
                     LEAD: d[LEAD],
                     LEAD_NEGATIVE: d[LEAD_NEGATIVE],
+                    EPISODE_START_DAY: d[EPISODE_START_DAY],
+                    EPISODE_LEAD: d[EPISODE_LEAD],
                 }
             )
         )
@@ -224,6 +233,13 @@ def spread(s: dict[str, Any]) -> str:
     )
 
 
+def median_iqr(s: dict[str, Any], ci: list[Any]) -> str:
+    """``median (q1–q3) [ci low–ci high]`` of a lead-time spread, or a dash."""
+    if not s or s.get("median") is None:
+        return "—"
+    return f"{s['median']:.0f} ({s['q1']:.0f}–{s['q3']:.0f}) [{num(ci[0])}–{num(ci[1])}]"
+
+
 def hr_text(h: dict[str, Any]) -> str:
     if h.get("hr") is None:
         return "—"
@@ -238,5 +254,13 @@ def _html(result: LeadtimeResult, figures: list[dict[str, str]]) -> str:
     from training.leadtime._template import TEMPLATE
 
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(pct=pct, ci_pct=ci_pct, num=num, ci_num=ci_num, spread=spread, hr=hr_text)
+    env.filters.update(
+        pct=pct,
+        ci_pct=ci_pct,
+        num=num,
+        ci_num=ci_num,
+        spread=spread,
+        median_iqr=median_iqr,
+        hr=hr_text,
+    )
     return env.from_string(TEMPLATE).render(r=result, figures=figures, headline=_headline(result))

@@ -1,19 +1,35 @@
 """Truth check on simulated cohorts: observed lead times against the simulator's latent lead.
 
 ``truth.csv`` (written by ``cohort.simulate``) gives, per patient, ``visible_day`` (the
-lesion reaches the imaging threshold) and ``lead_time_days`` = ``visible_day`` −
-``marker_detectable_day`` (the tumour-derived CTC or AFP level crosses its cut-off): the
-lead a perfect marker rule could have had. For each detected recurrence (first alarm ``A``,
-recurrence ``R``, last negative scan ``L``):
+lesion reaches the imaging threshold), ``doubling_time_days`` and ``lead_time_days`` = ``visible_day`` − ``marker_detectable_day`` (the
+*expected* tumour-derived CTC or AFP level crosses its cut-off): the lead a perfect marker
+rule could have had. For each detected recurrence (alarm ``A``, recurrence ``R``, last
+negative scan ``L``):
 
 - ``available`` = the latent lead, clipped at 0 (0 when the marker never became detectable);
 - **bound**: ``R − A <= available + (R − L)`` — an observed lead can exceed the latent one
-  only by the imaging interval, because imaging confirms a visible lesion at the next scan
-  (or a later one when a scan misses it). The share of detected recurrences within it is
-  the check; a violation is an alarm that came before the marker signal existed (noise,
-  or a model driven by baseline covariates);
+  only by the imaging interval, because imaging confirms a lesion that became visible after
+  ``L`` at the next scan. The share of detected recurrences within it is the check;
 - **captured**: (``visible_day`` − ``A``) / ``available``, clipped to [0, 1] — the share of
   the latent lead the rule realised.
+
+Both leads of :mod:`training.leadtime.metrics` are checked: ``A`` = the first alarm in the
+look-back window (the primary figure; a chance alarm early in the window, which lapsed
+before the tumour signal came, makes it exceed the bound) and ``A`` = the first alarm of
+the episode still ongoing at ``R`` (``episode``, over the recurrences with such an
+episode), the lead the latent signal should bound. A detection outside the bound has one
+of two causes, each counted so that neither hides behind the share:
+
+- ``after_missed_scan``: ``L`` > ``visible_day`` — a scan came back negative although the
+  lesion was already visible (scan sensitivity < 1), so ``R − L`` understates how long
+  imaging lagged (``R − visible_day``) and the bound is too tight for that patient;
+- the alarm came before ``marker_detectable_day`` (``alarm_after_signal`` false:
+  ``visible_day`` − ``A`` > ``available``): a draw is a noisy count on top of the patient's
+  background, so it can cross the cut-off while the *expected* tumour-derived level is
+  still below it. ``signal_doublings_at_alarm`` = (``A`` − ``marker_detectable_day``) /
+  ``doubling_time_days`` says how far below: at −1 the tumour-derived level was half the
+  cut-off (an early sighting of a real, growing signal); many doublings below it, the
+  alarm is noise (or a model driven by baseline covariates).
 """
 
 from __future__ import annotations
@@ -26,10 +42,16 @@ import pandas as pd
 
 from cohort.cohort import Cohort
 from cohort.vocabulary import PATIENT_ID, TRUTH_FILE
-from training.leadtime.metrics import FIRST_ALARM_DAY, LEAD
+from training.leadtime.metrics import EPISODE_LEAD, EPISODE_START_DAY, FIRST_ALARM_DAY, LEAD
 from training.leadtime.surveillance import LAST_NEGATIVE_DAY, RECURRED, RECURRENCE_DAY
 
-TRUTH_COLUMNS: Final = (PATIENT_ID, "visible_day", "marker_detectable_day", "lead_time_days")
+TRUTH_COLUMNS: Final = (
+    PATIENT_ID,
+    "visible_day",
+    "doubling_time_days",
+    "marker_detectable_day",
+    "lead_time_days",
+)
 
 
 def read_truth(cohort: Cohort) -> pd.DataFrame | None:
@@ -43,26 +65,45 @@ def read_truth(cohort: Cohort) -> pd.DataFrame | None:
     return truth[list(TRUTH_COLUMNS)]
 
 
-def truth_rows(summary: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
-    """Detected recurrences with their latent lead, bound check and captured share."""
-    d = summary[summary[RECURRED] & summary[LEAD].notna()]
+def truth_rows(
+    summary: pd.DataFrame, truth: pd.DataFrame, *, episode: bool = False
+) -> pd.DataFrame:
+    """Detected recurrences with their latent lead, bound check and captured share; of the
+    first alarm in the window, or with ``episode`` of the episode ongoing at recurrence."""
+    alarm_day, lead_col = (EPISODE_START_DAY, EPISODE_LEAD) if episode else (FIRST_ALARM_DAY, LEAD)
+    d = summary[summary[RECURRED] & summary[lead_col].notna()]
     d = d.merge(truth, on=PATIENT_ID, how="inner")
     available = np.clip(d["lead_time_days"].fillna(0.0).to_numpy(dtype=float), 0.0, None)
     interval = (d[RECURRENCE_DAY] - d[LAST_NEGATIVE_DAY]).to_numpy(dtype=float)
-    realised = (d["visible_day"] - d[FIRST_ALARM_DAY]).to_numpy(dtype=float)
+    lead = d[lead_col].to_numpy(dtype=float)
+    alarm = d[alarm_day].to_numpy(dtype=float)
+    realised = d["visible_day"].to_numpy(dtype=float) - alarm
+    signal = d["marker_detectable_day"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore", divide="ignore"):
         captured = np.where(available > 0, np.clip(realised / available, 0, 1), np.nan)
     return pd.DataFrame(
         {
             PATIENT_ID: d[PATIENT_ID].to_numpy(),
-            "observed_lead_days": d[LEAD].to_numpy(dtype=float),
+            "alarm_day": alarm,
+            "observed_lead_days": lead,
             "latent_lead_days": available,
             "scan_interval_days": interval,
-            "within_bound": d[LEAD].to_numpy(dtype=float) <= available + interval,
+            "within_bound": lead <= available + interval,
+            "after_missed_scan": (d[LAST_NEGATIVE_DAY] > d["visible_day"]).to_numpy(),
+            "alarm_after_signal": realised <= available,
+            "signal_doublings_at_alarm": (alarm - signal) / d["doubling_time_days"].to_numpy(float),
             "lead_over_visible_days": realised,
             "captured_share": captured,
         }
     )
+
+
+def truth_check(summary: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]:
+    """One rule's check of the first-alarm lead, with the episode lead's under ``episode``."""
+    return {
+        **rule_truth(truth_rows(summary, truth)),
+        "episode": rule_truth(truth_rows(summary, truth, episode=True)),
+    }
 
 
 def latent_summary(surv: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]:
@@ -82,18 +123,37 @@ def latent_summary(surv: pd.DataFrame, truth: pd.DataFrame) -> dict[str, Any]:
 
 
 def rule_truth(rows: pd.DataFrame) -> dict[str, Any]:
-    """One rule's check: share within the bound, median observed vs latent lead, captured."""
-    if rows.empty:
-        return {"n_detected": 0, "share_within_bound": None, "captured_median": None}
+    """One rule's check: share within the bound (and why not), median observed vs latent lead,
+    captured. Every key is present (None) when nothing was detected, for the report."""
+    outside = ~rows["within_bound"].to_numpy(dtype=bool)
     return {
         "n_detected": len(rows),
-        "share_within_bound": float(rows["within_bound"].mean()),
-        "n_outside_bound": int((~rows["within_bound"]).sum()),
+        "share_within_bound": _mean(rows["within_bound"]),
+        "n_outside_bound": int(outside.sum()),
+        "n_outside_bound_after_missed_scan": int(
+            (outside & rows["after_missed_scan"].to_numpy(dtype=bool)).sum()
+        ),
+        "share_alarm_after_signal": _mean(rows["alarm_after_signal"]),
+        **_below_signal(rows),
         "observed_lead_median": _num(rows["observed_lead_days"].median()),
         "latent_lead_median": _num(rows["latent_lead_days"].median()),
         "captured_median": _num(rows["captured_share"].median()),
         "captured_mean": _num(rows["captured_share"].mean()),
     }
+
+
+def _below_signal(rows: pd.DataFrame) -> dict[str, float | None]:
+    """How far below the cut-off the expected tumour-derived level was at the alarms that
+    came before the latent signal, in tumour doublings (median and worst)."""
+    early = -rows.loc[~rows["alarm_after_signal"], "signal_doublings_at_alarm"].dropna()
+    return {
+        "before_signal_doublings_median": _num(early.median()) if len(early) else None,
+        "before_signal_doublings_max": _num(early.max()) if len(early) else None,
+    }
+
+
+def _mean(flags: pd.Series) -> float | None:
+    return float(flags.mean()) if len(flags) else None
 
 
 def _num(x: Any) -> float | None:

@@ -1,0 +1,210 @@
+"""The quick parse of one history never disagrees with the data contract."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cohort.errors import CohortError
+from cohort.manifest import Manifest
+from cohort.parsed import ParsedHistory, parsed_from_cohort, quick_parse
+from cohort.records import PatientHistory, history_to_cohort
+
+MANIFEST = Manifest.model_validate(
+    {
+        "name": "quick",
+        "time_zero": "resection",
+        "covariates": {"age": "numeric", "sex": "categorical", "mvi": "binary"},
+        "markers": {
+            "ctc_total": {"unit": "cells/7.5mL", "positive_at": 2},
+            "afp": {"unit": "ng/mL", "upper_normal": 20, "conversions": {"IU/mL": 1.28}},
+        },
+    }
+)
+
+
+def mostly(valid: st.SearchStrategy[Any], *near_misses: Any) -> st.SearchStrategy[Any]:
+    """Usually ``valid``; one time in twenty a near miss the contract refuses (or accepts
+    only after stripping blanks), which the quick path must leave to the contract."""
+    return st.integers(0, 19).flatmap(lambda k: st.sampled_from(near_misses) if k == 0 else valid)
+
+
+DATES = mostly(
+    st.dates(min_value=date(2019, 1, 1), max_value=date(2030, 12, 31)).map(lambda d: d.isoformat()),
+    "2024-02-30",
+    "2024-1-05",
+    " 2024-01-05",
+    "2024-01-05T00:00",
+    "20240105",
+    "1650-01-01",
+    "",
+)
+UNITS = {"ctc_total": ["cells/7.5mL", "cells/5mL"], "afp": ["ng/mL", "IU/mL", "kIU/L"]}
+MARKER_UNITS = mostly(
+    st.sampled_from(sorted(UNITS)).flatmap(
+        lambda m: st.tuples(st.just(m), st.sampled_from(UNITS[m]))
+    ),
+    (" afp", "ng/mL"),
+    ("cea", "ng/mL"),
+    ("AFP", "ng/mL"),
+    ("afp", "ng/mL "),
+    ("afp", "mg"),
+    ("ctc_total", "ng/mL"),
+)
+VALUES = mostly(
+    st.one_of(st.floats(min_value=0, max_value=1e5), st.integers(0, 50).map(float)),
+    -1.0,
+    math.nan,
+    math.inf,
+    1e308,
+)
+QUALIFIERS = mostly(st.sampled_from([None, None, None, "", "<", ">"]), " <", "<=")
+DRAW_IDS = mostly(st.sampled_from([None, "d1", "d2", "d3", ""]), " d1")
+NEAR_MISS_COVARIATES = (math.nan, math.inf, " M", "", "61", "yes", 10**400, -3, 0.5)
+COVARIATES = {
+    "age": mostly(
+        st.one_of(st.none(), st.floats(0, 100), st.integers(18, 90)), *NEAR_MISS_COVARIATES
+    ),
+    "sex": mostly(st.sampled_from([None, "M", "F"]), *NEAR_MISS_COVARIATES),
+    "mvi": mostly(st.sampled_from([None, 0, 1, True, False, 0.0, 1.0]), *NEAR_MISS_COVARIATES),
+    "stage": st.just("II"),  # not a covariate of the manifest
+}
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> PatientHistory:
+    patient: dict[str, Any] = {
+        "patient_id": draw(mostly(st.sampled_from(["p-1", "P 2"]), " p-1")),
+        "site_id": draw(mostly(st.sampled_from([None, "site-a"]), "", " site-a")),
+        "index_date": draw(DATES),
+    }
+    for name in draw(st.sets(mostly(st.sampled_from(["age", "sex", "mvi"]), "stage"))):
+        patient[name] = draw(COVARIATES[name])
+    measurements = [
+        {
+            "date": draw(DATES),
+            **dict(zip(("marker", "unit"), draw(MARKER_UNITS), strict=True)),
+            "value": draw(VALUES),
+            "qualifier": draw(QUALIFIERS),
+            "draw_id": draw(DRAW_IDS),
+        }
+        for _ in range(draw(st.integers(0, 8)))
+    ]
+    imaging = [
+        {
+            "date": draw(DATES),
+            "modality": draw(mostly(st.sampled_from(["MRI", "CT"]), "mri", "X-ray")),
+            "finding": draw(mostly(st.sampled_from(["no_evidence", "recurrence"]), "unclear")),
+            "response": draw(mostly(st.sampled_from([None, "", "CR"]), "cr")),
+        }
+        for _ in range(draw(st.integers(0, 3)))
+    ]
+    return PatientHistory.model_validate(
+        {"patient": patient, "measurements": measurements, "imaging": imaging}
+    )
+
+
+def assert_same(quick: ParsedHistory, slow: ParsedHistory) -> None:
+    assert (quick.patient_id, quick.index_date) == (slow.patient_id, slow.index_date)
+    np.testing.assert_array_equal(quick.day, slow.day)
+    np.testing.assert_array_equal(quick.marker, slow.marker)
+    # pandas' text-to-float parser (the contract path reads values as text) may round the
+    # last bit differently from Python's correctly rounded float(): equal up to one ulp
+    np.testing.assert_allclose(quick.value, slow.value, rtol=4e-16, atol=0)
+    np.testing.assert_array_equal(quick.qualifier, slow.qualifier)
+    np.testing.assert_array_equal(quick.imaging_day, slow.imaging_day)
+    assert quick.covariates.keys() == slow.covariates.keys()
+    for name, value in quick.covariates.items():
+        other = slow.covariates[name]
+        if isinstance(value, float) and math.isnan(value):
+            assert isinstance(other, float) and math.isnan(other), name
+        elif isinstance(value, float):
+            assert value == pytest.approx(other, rel=4e-16, abs=0), name
+        else:
+            assert value == other, name
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories())
+def test_whatever_the_quick_path_accepts_the_contract_accepts_identically(
+    history: PatientHistory,
+) -> None:
+    quick = quick_parse(history, MANIFEST)
+    try:
+        slow = parsed_from_cohort(history_to_cohort(history, MANIFEST))
+    except CohortError:
+        assert quick is None, "the quick path accepted a history the contract refuses"
+        return
+    if quick is not None:
+        assert_same(quick, slow)
+
+
+PLAIN = {
+    "patient": {
+        "patient_id": "p-1",
+        "site_id": "site-a",
+        "index_date": "2024-01-10",
+        "age": 61,
+        "sex": "M",
+        "mvi": True,
+    },
+    "measurements": [
+        {"date": "2024-02-08", "marker": "ctc_total", "value": 2, "unit": "cells/5mL"},
+        {"date": "2024-01-08", "marker": "ctc_total", "value": 3, "unit": "cells/7.5mL"},
+        {"date": "2024-01-08", "marker": "afp", "value": 2, "unit": "IU/mL", "qualifier": "<"},
+    ],
+    "imaging": [{"date": "2024-04-10", "modality": "MRI", "finding": "no_evidence"}],
+}
+
+
+def test_a_plain_history_takes_the_quick_path_with_units_converted_and_rows_sorted() -> None:
+    quick = quick_parse(PatientHistory.model_validate(PLAIN), MANIFEST)
+    assert quick is not None
+    assert quick.day.tolist() == [-2.0, -2.0, 29.0]
+    assert quick.marker.tolist() == ["afp", "ctc_total", "ctc_total"]
+    assert quick.value.tolist() == pytest.approx([2 * 1.28, 3.0, 3.0])  # manifest's IU factor
+    assert quick.below_limit.tolist() == [True, False, False]
+    assert quick.covariates == {"age": 61.0, "sex": "M", "mvi": 1.0}
+    assert quick.imaging_day.tolist() == [91.0]
+    assert_same(
+        quick, parsed_from_cohort(history_to_cohort(PatientHistory.model_validate(PLAIN), MANIFEST))
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [
+        ("marker", " afp"),
+        ("unit", "ng/mL "),
+        ("date", "2024-02-30"),
+        ("qualifier", "<="),
+        ("value", -1.0),
+    ],
+)
+def test_a_near_miss_is_left_to_the_contract(where: str, value: object) -> None:
+    body = {**PLAIN, "measurements": [{**PLAIN["measurements"][2], where: value}]}  # type: ignore[dict-item]
+    assert quick_parse(PatientHistory.model_validate(body), MANIFEST) is None
+
+
+def test_a_duplicate_measurement_is_left_to_the_contract() -> None:
+    twice = [PLAIN["measurements"][1], PLAIN["measurements"][1]]  # type: ignore[index]
+    body = {**PLAIN, "measurements": twice}
+    history = PatientHistory.model_validate(body)
+    assert quick_parse(history, MANIFEST) is None
+    with pytest.raises(CohortError, match="duplicate measurement"):
+        history_to_cohort(history, MANIFEST)
+
+
+def test_parsed_from_cohort_refuses_a_cohort_of_several_patients(
+    make_cohort: Any,
+) -> None:
+    from cohort.load import load_cohort
+
+    with pytest.raises(ValueError, match="one-patient cohort, got 4"):
+        parsed_from_cohort(load_cohort(make_cohort()))
