@@ -201,28 +201,49 @@ def over_http(
 
 
 def sustained_load(
-    base: str, token: str, seconds: float, clients: int, rate: float, db: str
+    base: str,
+    token: str,
+    seconds: float,
+    clients: int,
+    rate: float,
+    db: str,
+    patients_per_client: int,
 ) -> list[str]:
-    """Draw submissions from ``clients`` threads; acknowledged ids compared with the store."""
+    """Draw submissions from ``clients`` threads; acknowledged ids compared with the store.
+
+    Each client registers ``patients_per_client`` patients first, then submits draws to them
+    in turn (a month apart per patient), as a ward's workstations would: at 200 draws/s for
+    60 s with 16 x 40 patients each patient ends with ~19 draws.
+    """
     headers = {"Authorization": f"Bearer {token}"}
     acked: list[str] = []
     statuses: dict[int, int] = {}
     errors = 0
     lock = threading.Lock()
     interval = clients / rate
-    stop_at = time.monotonic() + seconds
+    ready = threading.Barrier(clients + 1)
+    clock = {"stop": float("inf")}
 
     def client(i: int) -> None:
         nonlocal errors
-        pid = f"load-{i}"
+        pids = [f"load-{i}-{k}" for k in range(patients_per_client)]
         with httpx.Client(base_url=base, headers=headers, timeout=120) as c:
-            c.post("/v1/patients", json={"patient_id": pid, "index_date": "2020-01-01"})
-            day = date(2020, 1, 2)
+            for pid in pids:
+                c.post("/v1/patients", json={"patient_id": pid, "index_date": "2020-01-01"})
+            ready.wait()
             next_at = time.monotonic()
-            while time.monotonic() < stop_at:
+            n = 0
+            while time.monotonic() < clock["stop"]:
+                # round-robin over the client's patients: each gets a draw every month
+                pid = pids[n % len(pids)]
+                day = date(2020, 1, 2) + timedelta(days=30 * (n // len(pids)))
+                n += 1
                 body = {
                     "date": day.isoformat(),
-                    "measurements": [{"marker": "ctc_total", "value": 2, "unit": "cells/7.5mL"}],
+                    "measurements": [
+                        {"marker": "ctc_total", "value": n % 4, "unit": "cells/7.5mL"},
+                        {"marker": "afp", "value": 3.0 + n % 7, "unit": "ng/mL"},
+                    ],
                 }
                 try:
                     r = c.post(
@@ -238,14 +259,15 @@ def sustained_load(
                     statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                     if r.status_code == 201:
                         acked.append(r.json()["assessment_id"])
-                day += timedelta(days=1)
                 next_at += interval
                 time.sleep(max(0.0, next_at - time.monotonic()))
 
-    start = time.monotonic()
     threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
     for th in threads:
         th.start()
+    ready.wait()  # the clients have registered their patients: the clock starts now
+    start = time.monotonic()
+    clock["stop"] = start + seconds
     for th in threads:
         th.join()
     wall = time.monotonic() - start
@@ -263,7 +285,8 @@ def sustained_load(
     duplicated = len(stored) - len(set(stored))
     fivexx = sum(v for k, v in statuses.items() if k >= 500)
     return [
-        f"sustained load: {clients} clients, {seconds:.0f} s, target {rate:.0f} draws/s",
+        f"sustained load: {clients} clients x {patients_per_client} patients, {seconds:.0f} s, "
+        f"target {rate:.0f} draws/s",
         f"  achieved {len(acked) / wall:.1f} acknowledged draws/s ({len(acked)} in {wall:.1f} s)",
         f"  statuses {dict(sorted(statuses.items()))}, transport errors {errors}, 5xx {fivexx}",
         f"  lost acknowledged writes {lost}, duplicated writes {duplicated}, stored {len(stored)}",
@@ -280,6 +303,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--load-seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=200)
+    parser.add_argument("--patients-per-client", type=int, default=40)
     args = parser.parse_args()
 
     from serving.auth import create_key
@@ -367,7 +391,13 @@ def main() -> None:
             print(line, flush=True)
         procs[1].send_signal(signal.SIGTERM)
         for line in sustained_load(
-            f"http://127.0.0.1:{ours}", token, args.load_seconds, args.clients, args.rate, db
+            f"http://127.0.0.1:{ours}",
+            token,
+            args.load_seconds,
+            args.clients,
+            args.rate,
+            db,
+            args.patients_per_client,
         ):
             print(line, flush=True)
     finally:

@@ -113,6 +113,11 @@ def _print_summary(result: Any) -> None:
             f"HR {hr_text(r.hazard_ratio)}",
             markup=False,
         )
+        out.print(
+            f"    episode lead (alarm run ongoing at recurrence) {num(m['episode_lead_median'])} "
+            f"days {ci_num(m.get('episode_lead_median_ci'))}",
+            markup=False,
+        )
     for note in result.notes:
         out.print(f"  note: {note}", markup=False)
     if result.files:

@@ -17,6 +17,7 @@ AFT model would otherwise keep extrapolating its assumed distribution.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -166,9 +167,15 @@ class SurvivalModel(BaseEstimator, ABC):
         request, where checking a frame would cost more than the prediction).
         """
         matrix = self._check_matrix(matrix)
+        return self._held_survival(lambda unique: self._survival(matrix, unique), times)
+
+    def _held_survival(
+        self, survival: Callable[[FloatArray], FloatArray], times: Any
+    ) -> FloatArray:
+        """``survival(sorted unique times)`` held flat past ``max_time_``, at ``times``."""
         held = np.minimum(check_times(times), self.max_time_)
         unique, inverse = np.unique(held, return_inverse=True)
-        surv = np.clip(self._survival(matrix, unique), 0.0, 1.0)
+        surv = np.clip(survival(unique), 0.0, 1.0)
         # A guard against float round-off only: each model's curve is monotone by design.
         surv = np.minimum.accumulate(surv, axis=1)
         return np.asarray(surv[:, inverse], dtype=float)
@@ -197,12 +204,23 @@ class SurvivalModel(BaseEstimator, ABC):
 
     def contributions_matrix(self, x: FloatArray, ref: FloatArray) -> FloatArray:
         """``contributions`` on one-row float matrices in ``feature_names_in_`` order."""
+        risk = self._risk(self._perturbed(x, ref))
+        return np.asarray(risk[0] - risk[1:], dtype=float)
+
+    def survival_and_contributions(
+        self, x: FloatArray, ref: FloatArray, times: Any
+    ) -> tuple[FloatArray, FloatArray]:
+        """``predict_survival_matrix(x, times)`` and ``contributions_matrix(x, ref)`` together
+        (one model pass where the model allows: what the service asks after every draw)."""
+        return self.predict_survival_matrix(x, times), self.contributions_matrix(x, ref)
+
+    def _perturbed(self, x: FloatArray, ref: FloatArray) -> FloatArray:
+        """``x``, then one copy of ``x`` per feature with that feature set to ``ref``."""
         x, ref = self._check_matrix(x), self._check_matrix(ref)
-        batch = np.repeat(x, self.n_features_in_ + 1, axis=0)
+        batch = np.repeat(x[:1], self.n_features_in_ + 1, axis=0)
         diag = np.arange(self.n_features_in_)
         batch[diag + 1, diag] = ref[0, diag]
-        risk = self._risk(batch)
-        return np.asarray(risk[0] - risk[1:], dtype=float)
+        return batch
 
     def _check_predict_input(self, X: Any) -> FloatArray:
         check_is_fitted(self, "feature_names_in_")
@@ -252,6 +270,16 @@ class ProportionalHazardsModel(SurvivalModel):
 
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
         return self.baseline_.survival(self._margin(X), times)
+
+    def survival_and_contributions(
+        self, x: FloatArray, ref: FloatArray, times: Any
+    ) -> tuple[FloatArray, FloatArray]:
+        """One margin pass over the perturbation batch gives both: its first row is ``x``."""
+        if type(self).contributions_matrix is not SurvivalModel.contributions_matrix:
+            return super().survival_and_contributions(x, ref, times)  # e.g. tree SHAP
+        margin = self._margin(self._perturbed(x, ref))
+        surv = self._held_survival(lambda t: self.baseline_.survival(margin[:1], t), times)
+        return surv, np.asarray(margin[0] - margin[1:], dtype=float)
 
     @abstractmethod
     def _fit_margin(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> None: ...

@@ -66,8 +66,14 @@ def drivers_matrix(
     model: SurvivalModel, x: np.ndarray, reference: np.ndarray, *, top: int = 3
 ) -> list[dict[str, Any]]:
     """``drivers`` for one-row float matrices in the model's ``feature_names_in_`` order."""
+    return top_effects(model, x, model.contributions_matrix(x, reference), top=top)
+
+
+def top_effects(
+    model: SurvivalModel, x: np.ndarray, effects: np.ndarray, *, top: int = 3
+) -> list[dict[str, Any]]:
+    """The ``top`` largest of ``effects`` (from ``model.contributions_matrix`` on row ``x``)."""
     names = [str(c) for c in model.feature_names_in_]
-    effects = model.contributions_matrix(x, reference)
     return _top_effects(names, np.asarray(x, dtype=float)[0], effects, top)
 
 

@@ -24,7 +24,7 @@ from cohort.records import PatientHistory, history_to_cohort, parse_day
 from cohort.vocabulary import LANDMARK_DAY, PATIENT_ID, risk_column
 from features.landmark import LandmarkFeatures, LandmarkInput
 from models.base import SurvivalModel
-from models.explain import drivers_matrix
+from models.explain import top_effects
 
 DEFAULT_HORIZONS = (180.0, 365.0, 730.0)
 BRING_FORWARD_MIN_DAYS = 14.0  # a scan due within two weeks is already "soon": keep it
@@ -123,7 +123,8 @@ class RiskPipeline:
         gap = None if next_day is None else max(next_day - as_of_day, 1.0)
         # one model call for every horizon the assessment quotes
         hs = sorted({*self.horizons, self.alarm.horizon_days, *([gap] if gap else [])})
-        risks = dict(zip(hs, 1.0 - self.model.predict_survival_matrix(x, hs)[0], strict=True))
+        surv, effects = self.model.survival_and_contributions(x, self._reference_row, hs)
+        risks = dict(zip(hs, 1.0 - surv[0], strict=True))
         alarm_risk = float(risks[self.alarm.horizon_days])
         alarm = alarm_risk >= self.alarm.threshold
         days_to_next = None if next_day is None else next_day - as_of_day
@@ -144,7 +145,7 @@ class RiskPipeline:
                 "recommendation": "bring_imaging_forward" if forward else "keep_schedule",
                 "expected_lead_days": self.alarm.expected_lead_days,
             },
-            "drivers": drivers_matrix(self.model, x, self._reference_row, top=3),
+            "drivers": top_effects(self.model, x, effects, top=3),
         }
 
     @cached_property

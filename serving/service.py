@@ -185,7 +185,10 @@ def stateless_risk(
     site = history.patient.site_id
     if site is not None and site != key.site_id:
         raise Forbidden(f"this key belongs to site {key.site_id!r}, not {site!r}")
-    fp = idempotency.fingerprint("POST", "/v1/risk", history.model_dump(mode="json"))
+    # the request's fingerprint matters only to a retry, i.e. with an Idempotency-Key
+    fp = (
+        idempotency.fingerprint("POST", "/v1/risk", history.model_dump(mode="json")) if idem else ""
+    )
 
     def attempt() -> idempotency.Attempt:
         doc = assess(model, history, body_loc)
@@ -273,39 +276,53 @@ class Snapshot:
 
 
 def snapshot(session: Session, key: Principal, patient_id: str, manifest: Manifest) -> Snapshot:
-    """The patient's record in canonical units (markers the model does not know are left out)."""
+    """The patient's record in canonical units (markers the model does not know are left out).
+
+    Rows are read as plain tuples and the records built without re-validation: they were
+    validated when stored, and a patient's record is read on every draw submitted.
+    """
     patient = find_patient(session, key, patient_id)
     snap = Snapshot(patient=patient, outcome=session.get(Outcome, patient.id))
     rows = session.execute(
-        select(Measurement, Draw.draw_id)
+        select(
+            Measurement.date,
+            Measurement.marker,
+            Measurement.value,
+            Measurement.unit,
+            Measurement.qualifier,
+            Draw.draw_id,
+        )
         .join(Draw, Draw.id == Measurement.draw_pk)
         .where(Measurement.patient_pk == patient.id)
         .order_by(Measurement.date, Measurement.id)
     )
-    for m, draw_id in rows:
-        snap.taken.add((m.date, m.marker))
+    for when, marker, value, unit, qualifier, draw_id in rows:
+        snap.taken.add((when, marker))
         snap.draw_ids.add(draw_id)
-        if m.marker in manifest.markers:
+        if marker in manifest.markers:
             snap.measurements.append(
-                MeasurementRecord(
-                    date=m.date.isoformat(),
-                    marker=m.marker,
-                    value=m.value,
-                    unit=m.unit,
-                    qualifier=m.qualifier,
+                MeasurementRecord.model_construct(
+                    date=when.isoformat(),
+                    marker=marker,
+                    value=value,
+                    unit=unit,
+                    qualifier=qualifier,
                     draw_id=draw_id,
                 )
             )
-    for i in session.scalars(
-        select(Imaging).where(Imaging.patient_pk == patient.id).order_by(Imaging.date, Imaging.id)
-    ):
+    scans = session.execute(
+        select(Imaging.date, Imaging.modality, Imaging.finding, Imaging.response, Imaging.criteria)
+        .where(Imaging.patient_pk == patient.id)
+        .order_by(Imaging.date, Imaging.id)
+    )
+    for when, modality, finding, response, criteria in scans:
         snap.imaging.append(
-            ImagingRecord(
-                date=i.date.isoformat(),
-                modality=i.modality,
-                finding=i.finding,
-                response=i.response,
-                criteria=i.criteria,
+            ImagingRecord.model_construct(
+                date=when.isoformat(),
+                modality=modality,
+                finding=finding,
+                response=response,
+                criteria=criteria,
             )
         )
     return snap
@@ -328,9 +345,8 @@ def submit_draw(
 ) -> Result:
     """Store one draw together with the assessment it yields, or nothing."""
     manifest = model.pipeline.manifest
-    fp = idempotency.fingerprint(
-        "POST", f"/v1/patients/{patient_id}/draws", body.model_dump(mode="json")
-    )
+    path = f"/v1/patients/{patient_id}/draws"
+    fp = idempotency.fingerprint("POST", path, body.model_dump(mode="json")) if idem else ""
 
     def attempt() -> idempotency.Attempt:
         snap = _read(store, key, patient_id, manifest)

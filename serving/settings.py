@@ -25,8 +25,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=2_000_000, gt=0)
     # how often the registry is asked whether the champion alias moved (0: never)
     model_poll_seconds: float = Field(default=30.0, ge=0)
-    # FULL survives power loss, not only a killed process; medical records warrant the fsync
-    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # SQLite in WAL mode. NORMAL: a committed write survives the service being killed (tested:
+    # SIGKILL mid-load loses nothing acknowledged) but a power cut or OS crash may roll back
+    # the last commits; FULL also fsyncs every commit, which survives that too and costs
+    # several ms per write on this project's disks. A hospital deployment uses PostgreSQL.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
     db_pool_size: int = Field(default=10, ge=1)
     # a draw may precede the index date (pre-operative baseline), but not by more than this
     max_days_before_index: int = Field(default=365, ge=0)

@@ -229,7 +229,7 @@ class AuditEvent(Base):
 class Store:
     """Engine and sessions. ``reading()`` for queries, ``writing()`` for one transaction."""
 
-    def __init__(self, url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> None:
+    def __init__(self, url: str, *, synchronous: str = "NORMAL", pool_size: int = 10) -> None:
         self.url = url
         self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
         self.engine = self._engine(write=False, synchronous=synchronous, pool_size=pool_size)
