@@ -14,6 +14,7 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from cohort.vocabulary import AFP
 from models.base import FloatArray, ProportionalHazardsModel, make_preprocessor, to_surv
+from models.breslow import martingale_residuals
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +35,29 @@ def resolve_alpha(alpha: float | str, n_events: int) -> float:
     if alpha == AUTO:
         return AUTO_SCALE / np.sqrt(max(n_events, 1))
     return float(alpha)
+
+
+# Warm starts: coordinate descent from β = 0 straight at a small alpha crawls (3.5 s on a
+# 26k-row simulated fold); walking down a short geometric path from alpha_max, each fit
+# starting from the previous one's coefficients (glmnet's strategy), reaches the same
+# optimum, to a slightly lower objective, in 0.5 s. The model keeps the last fit only.
+PATH_STEPS = 10
+
+
+def penalty_path(
+    design: FloatArray, event: np.ndarray, time: FloatArray, alpha: float, l1_ratio: float
+) -> FloatArray:
+    """Decreasing alphas from alpha_max (where every coefficient is 0) down to ``alpha``.
+
+    alpha_max = max_j |x_jᵀ r| / (n · l1_ratio), r the martingale residuals at β = 0: the
+    gradient of Coxnet's mean negative log partial likelihood, as glmnet computes it. Past
+    that point the path is just ``[alpha]``.
+    """
+    residuals = martingale_residuals(np.zeros(len(design)), time, event)
+    alpha_max = float(np.abs(design.T @ residuals).max()) / (len(design) * l1_ratio)
+    if not alpha_max > alpha:
+        return np.array([alpha])
+    return np.geomspace(alpha_max, alpha, PATH_STEPS)
 
 
 def _check_penalty(alpha: float | str, l1_ratio: float) -> None:
@@ -82,14 +106,16 @@ class CoxModel(ProportionalHazardsModel):
 
     def _fit_coxnet(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> Any:
         """Fit; when the path overflows (tiny or separable data), raise alpha tenfold, twice."""
+        preprocess = Pipeline(make_preprocessor(scale=True)).fit(X)
+        design, y = preprocess.transform(X), to_surv(event, time)
         for attempt in range(3):
             coxnet = CoxnetSurvivalAnalysis(
-                alphas=[self.alpha_], l1_ratio=float(self.l1_ratio), max_iter=self.max_iter
+                alphas=penalty_path(design, event, time, self.alpha_, float(self.l1_ratio)),
+                l1_ratio=float(self.l1_ratio),
+                max_iter=self.max_iter,
             )
-            self.pipeline_ = Pipeline([*make_preprocessor(scale=True), ("coxnet", coxnet)])
             try:
-                self.pipeline_.fit(X, to_surv(event, time))
-                return coxnet
+                coxnet.fit(design, y)
             except ArithmeticError as exc:
                 if attempt == 2:
                     raise ValueError(
@@ -99,6 +125,9 @@ class CoxModel(ProportionalHazardsModel):
                     "cox overflowed at alpha=%g; retrying at %g", self.alpha_, self.alpha_ * 10
                 )
                 self.alpha_ *= 10
+                continue
+            self.pipeline_ = Pipeline([*preprocess.steps, ("coxnet", coxnet)])
+            return coxnet
         raise AssertionError("unreachable")
 
     def _margin(self, X: FloatArray) -> FloatArray:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.preprocessing import StandardScaler
+from sksurv.linear_model import CoxnetSurvivalAnalysis
 
-from models.cox import BaselineModel, CoxModel, is_marker_feature
+from models.base import to_surv
+from models.cox import BaselineModel, CoxModel, is_marker_feature, penalty_path
 
 
 def test_cox_recovers_the_true_log_hazard_ratios(fitted, truth):
@@ -100,3 +103,35 @@ def test_pure_lasso_drops_noise_features(train):
     model = CoxModel(alpha=0.05, l1_ratio=1.0).fit(*train)
     coef = dict(zip(model.feature_names_in_, model.coef_, strict=False))
     assert coef["sex_M"] == 0.0
+
+
+def _design(train):
+    X, y = train
+    design = StandardScaler().fit_transform(X.to_numpy(dtype=float))
+    return design, y["event"], y["time"].astype(float)
+
+
+def test_the_penalty_path_starts_where_every_coefficient_is_zero(train):
+    design, event, time = _design(train)
+    path = penalty_path(design, event, time, 0.01, 0.5)
+    assert path[-1] == pytest.approx(0.01)
+    assert np.all(np.diff(path) < 0)
+    y = to_surv(event, time)
+    with pytest.warns(UserWarning, match="all coefficients are zero"):
+        at_max = CoxnetSurvivalAnalysis(alphas=[path[0]], l1_ratio=0.5).fit(design, y)
+    below = CoxnetSurvivalAnalysis(alphas=[path[0] * 0.9], l1_ratio=0.5).fit(design, y)
+    assert np.abs(at_max.coef_).max() < 1e-8
+    assert np.abs(below.coef_).max() > 0
+
+
+def test_the_penalty_path_is_just_alpha_when_alpha_already_zeroes_everything(train):
+    design, event, time = _design(train)
+    np.testing.assert_array_equal(penalty_path(design, event, time, 50.0, 0.5), [50.0])
+
+
+def test_the_warm_started_path_lands_on_the_single_alpha_solution(train):
+    X, y = train
+    model = CoxModel(alpha=0.01).fit(X, y)
+    design = model.pipeline_[:-1].transform(X.to_numpy(dtype=float))
+    cold = CoxnetSurvivalAnalysis(alphas=[0.01], l1_ratio=0.5, tol=1e-10).fit(design, y)
+    np.testing.assert_allclose(model.coef_, cold.coef_[:, -1], atol=1e-3)
