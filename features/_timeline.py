@@ -118,10 +118,10 @@ class Timeline:
 def gather(
     values: np.ndarray, index: np.ndarray, ok: np.ndarray, fill: float = np.nan
 ) -> np.ndarray:
-    """``values[index]`` where ``ok``, else ``fill``, as float."""
-    out = np.full(len(index), fill, dtype=float)
-    out[ok] = values[index[ok]]
-    return out
+    """``values[index]`` where ``ok``, else ``fill``, as float (any shape of ``index``)."""
+    if not len(values):
+        return np.full(np.shape(index), fill, dtype=float)
+    return np.where(ok, values[np.where(ok, index, 0)], fill).astype(float, copy=False)
 
 
 def build_timelines(

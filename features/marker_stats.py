@@ -106,17 +106,17 @@ def log_slope(tl: Timeline, loc: Located, slope_draws: int) -> np.ndarray:
     """OLS slope of log1p(value) per 30 days over the last ``slope_draws`` draws.
 
     0.0 with a single draw (or all draws on one day), NaN with none. Days are centred on
-    the last draw so the sums stay well conditioned whatever the follow-up length.
+    the last draw so the sums stay well conditioned whatever the follow-up length. The
+    ``slope_draws`` most recent rows of every point are gathered at once, as a matrix.
     """
-    n, sx, sy, sxx, sxy = (np.zeros(len(loc.last)) for _ in range(5))
+    rows = loc.last[:, None] - np.arange(slope_draws)[None, :]
+    ok = rows >= loc.start[:, None]
     anchor = gather(tl.day, loc.last, loc.has)
-    for back in range(slope_draws):
-        idx = loc.last - back
-        ok = idx >= loc.start
-        x = np.where(ok, (gather(tl.day, idx, ok, 0.0) - anchor) / PER_DAYS, 0.0)
-        y = np.log1p(gather(tl.value, idx, ok, 0.0))
-        n += ok
-        sx, sy, sxx, sxy = sx + x, sy + y, sxx + x * x, sxy + x * y
+    day = gather(tl.day, rows, ok, 0.0)
+    x = np.where(ok, (day - anchor[:, None]) / PER_DAYS, 0.0)
+    y = np.log1p(gather(tl.value, rows, ok, 0.0))
+    n, sx, sy = ok.sum(axis=1), x.sum(axis=1), y.sum(axis=1)
+    sxx, sxy = (x * x).sum(axis=1), (x * y).sum(axis=1)
     denom = n * sxx - sx * sx
     slope = np.zeros(len(n))
     np.divide(n * sxy - sx * sy, denom, out=slope, where=denom > _FLAT)

@@ -8,7 +8,7 @@ from sklearn.preprocessing import StandardScaler
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from models.base import to_surv
-from models.cox import BaselineModel, CoxModel, is_marker_feature, penalty_path
+from models.cox import BaselineModel, CoxModel, is_marker_feature, linear_margin, penalty_path
 
 
 def test_cox_recovers_the_true_log_hazard_ratios(fitted, truth):
@@ -135,3 +135,23 @@ def test_the_warm_started_path_lands_on_the_single_alpha_solution(train):
     design = model.pipeline_[:-1].transform(X.to_numpy(dtype=float))
     cold = CoxnetSurvivalAnalysis(alphas=[0.01], l1_ratio=0.5, tol=1e-10).fit(design, y)
     np.testing.assert_allclose(model.coef_, cold.coef_[:, -1], atol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["cox", "baseline"])
+def test_the_linear_margin_equals_the_fitted_pipelines_predict(name, new_model, train, test_data):
+    X, y = train
+    # a column missing in training and rows missing values at predict time
+    X = X.assign(empty=np.nan)
+    model = new_model(name).fit(X, y)
+    Xt = test_data[0].assign(empty=np.nan).copy()
+    Xt.iloc[::7, 0] = np.nan
+    Xt.iloc[::5, 2] = np.nan
+    matrix = Xt.to_numpy(dtype=float)
+    if name == "baseline":
+        matrix = matrix[:, model.column_index_]
+    np.testing.assert_allclose(
+        linear_margin(model.pipeline_, matrix),
+        model.pipeline_.predict(matrix),
+        rtol=1e-10,
+        atol=1e-12,
+    )
