@@ -2,7 +2,8 @@
 Run by hand, never a test.
 
     /work/venv/bin/python benchmarks/bench_serving.py [--tracking-uri URI --cohort DIR] [--requests 200]
-        [--load-seconds 60] [--clients 16] [--rate 200]
+        [--load-seconds 60] [--clients 16] [--rate 200] [--patients-per-client 40] [--workers 1]
+        [--database-url URL]   # an empty database: the load registers fixed patient ids
 
 Without ``--tracking-uri`` it simulates 300 patients and trains + registers a Cox model in a
 temporary folder. Then, for one patient with 20 draws (``POST /v1/risk`` body):
@@ -304,6 +305,10 @@ def main() -> None:
     parser.add_argument("--load-seconds", type=float, default=60)
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument("--patients-per-client", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=1, help="ctcmon serve worker processes")
+    parser.add_argument(
+        "--database-url", help="the service's store (default: a new SQLite file in a temp folder)"
+    )
     args = parser.parse_args()
 
     from serving.auth import create_key
@@ -319,7 +324,7 @@ def main() -> None:
     holder = ModelHolder(CHAMPION, uri)
     holder.refresh()
     body = twenty_draws(cohort_dir, holder.current.pipeline.manifest)
-    db = f"sqlite:///{(work / 'bench.db').as_posix()}"
+    db = args.database_url or f"sqlite:///{(work / 'bench.db').as_posix()}"
     store = Store(db)
     store.migrate()
     _, token = create_key(store, "clinician", body["patient"].get("site_id") or "site-a")
@@ -343,7 +348,16 @@ def main() -> None:
     ours, theirs = free_port(), free_port()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "ctcmon", "serve", "--port", str(ours)],
+            [
+                sys.executable,
+                "-m",
+                "ctcmon",
+                "serve",
+                "--port",
+                str(ours),
+                "--workers",
+                str(args.workers),
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -24,10 +24,12 @@ slope's confidence interval then uses a patient-clustered (sandwich) variance.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter, KaplanMeierFitter
+from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 from numpy.typing import ArrayLike
 from sksurv.nonparametric import kaplan_meier_estimator
 
@@ -116,13 +118,52 @@ def _cox_frame(covariates: FloatArray, time: FloatArray, event: BoolArray) -> pd
     return frame
 
 
+class _ScoreResiduals(SemiParametricPHFitter):
+    """The model behind lifelines' CoxPHFitter, the score residuals of its robust (sandwich)
+    variance vectorised.
+
+    lifelines sums them in an O(n²) Python loop: seconds for a stacked landmark table of
+    30,000 rows, for every clustered calibration slope. The same sums as cumulative sums
+    take milliseconds and agree to float round-off (tested against lifelines' own).
+    """
+
+    def _compute_score_within_strata(
+        self, X: pd.DataFrame, _T: pd.Series, E: pd.Series, weights: pd.Series, entries: None
+    ) -> FloatArray:
+        # as in lifelines: rows sorted by time, X normalised, so the betas are normalised too
+        x, e, w = X.to_numpy(), E.to_numpy().astype(int), weights.to_numpy()
+        phi = np.exp(x @ np.asarray(self.params_.to_numpy() * self._norm_std, dtype=float))
+        risk = (w * phi)[::-1].cumsum()[::-1]
+        mean_x = (x * (w * phi)[:, None])[::-1].cumsum(0)[::-1] / risk[:, None]
+        hazard = e * w / risk  # increments of the Breslow cumulative hazard
+        score = -phi[:, None] * (
+            x * np.cumsum(hazard)[:, None] - np.cumsum(hazard[:, None] * mean_x, axis=0)
+        )
+        score += e[:, None] * (x - mean_x)
+        return np.asarray(score * w[:, None], dtype=float)
+
+
+class _CoxPHFitter(CoxPHFitter):
+    """lifelines' CoxPHFitter (Breslow baseline) fitting :class:`_ScoreResiduals`."""
+
+    def _fit_model_breslow(self, *args: Any, **kwargs: Any) -> SemiParametricPHFitter:
+        model = _ScoreResiduals(
+            penalizer=self.penalizer,
+            l1_ratio=self.l1_ratio,
+            strata=self.strata,
+            alpha=self.alpha,
+            label=self._label,
+        )
+        return model.fit(*args, **kwargs)
+
+
 def _fit_cox(
     frame: pd.DataFrame, *, alpha: float = 0.05, cluster: str | None = None
 ) -> CoxPHFitter:
     # Half Newton steps: lifelines' default step overshoots to overflow on the collinear
     # spline basis with few events (pbcseq, 2-year landmark) although the MLE exists;
     # sksurv's optimiser and step 0.5 agree on it.
-    return CoxPHFitter(alpha=alpha).fit(
+    return _CoxPHFitter(alpha=alpha).fit(
         frame, "T", "E", cluster_col=cluster, fit_options={"step_size": 0.5}
     )
 
@@ -234,7 +275,11 @@ def calibration_errors(
     table: pd.DataFrame, risk: ArrayLike | str, horizon_days: float, *, n_knots: int = 3
 ) -> dict[str, float]:
     """ICI (mean), E50 (median) and E90 (90th percentile) of ``|observed - predicted|``."""
-    smooth = smooth_calibration(table, risk, horizon_days, n_knots=n_knots)
+    return smooth_calibration_errors(smooth_calibration(table, risk, horizon_days, n_knots=n_knots))
+
+
+def smooth_calibration_errors(smooth: pd.DataFrame) -> dict[str, float]:
+    """:func:`calibration_errors` of a curve from :func:`smooth_calibration` already fitted."""
     err = (smooth["observed"] - smooth["predicted"]).abs().to_numpy()
     return {
         "ici": float(err.mean()),

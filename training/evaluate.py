@@ -35,9 +35,20 @@ from features.landmark import LandmarkFeatures
 from models import make_model
 from models.base import SurvivalModel
 from models.pipeline import DEFAULT_HORIZONS, AlarmPolicy, RiskPipeline
-from training.calibration import calibration_errors, calibration_slope, net_benefit
+from training.calibration import (
+    calibration_slope,
+    net_benefit,
+    smooth_calibration,
+    smooth_calibration_errors,
+)
 from training.cv import iter_folds
-from training.metrics import bootstrap_ci, harrell_c, integrated_brier, landmark_metrics, uno_c
+from training.metrics import (
+    bootstrap_landmark_auc,
+    harrell_c,
+    integrated_brier,
+    landmark_metrics,
+    uno_c,
+)
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +221,9 @@ def _pooled_metrics(
     m.update(
         calibration_slope=slope[0], calibration_slope_low=slope[1], calibration_slope_high=slope[2]
     )
-    errors = _safe("ICI", notes, lambda: calibration_errors(oof, OOF_RISK, horizon), {})
+    # the smooth curve behind the ICI is also the calibration figure's: fitted once, kept
+    smooth = _safe("ICI", notes, lambda: smooth_calibration(oof, OOF_RISK, horizon), None)
+    errors = smooth_calibration_errors(smooth) if smooth is not None else {}
     m.update({k: float(v) for k, v in errors.items()})
     m.update(_bootstrap(oof, horizon, n_boot, seed, notes))
     dcurve = _safe(
@@ -219,7 +232,8 @@ def _pooled_metrics(
         lambda: net_benefit(oof, OOF_RISK, horizon, np.round(np.arange(1, 60) / 100, 2)),
         pd.DataFrame(),
     )
-    return m, by_landmark, {"slope": slope, **errors}, dcurve, notes
+    calib = {"slope": slope, **errors} | ({"smooth": smooth} if smooth is not None else {})
+    return m, by_landmark, calib, dcurve, notes
 
 
 def _ibs_by_landmark(oof: pd.DataFrame, surv_grid: np.ndarray, grid: np.ndarray) -> float:
@@ -256,20 +270,13 @@ def _bootstrap(
     """
     if n_boot < 2:
         return {}
-
-    def auc(t: pd.DataFrame) -> float:
-        return float(landmark_metrics(t, OOF_RISK, None, horizon, scores=("auc",))["auc"])
-
-    out: dict[str, float] = {}
-    for key, fn in (("auc", auc),):
-        ci = _safe(
-            f"bootstrap {key}",
-            notes,
-            lambda fn=fn: bootstrap_ci(fn, oof, n_boot=n_boot, seed=seed),  # type: ignore[misc]
-            (np.nan,) * 3,
-        )
-        out[f"{key}_low"], out[f"{key}_high"] = ci[1], ci[2]
-    return out
+    ci = _safe(
+        "bootstrap auc",
+        notes,
+        lambda: bootstrap_landmark_auc(oof, OOF_RISK, horizon, n_boot=n_boot, seed=seed),
+        (np.nan,) * 3,
+    )
+    return {"auc_low": ci[1], "auc_high": ci[2]}
 
 
 def alarm_policy(oof: pd.DataFrame, horizon: float, specificity: float = 0.9) -> AlarmPolicy:

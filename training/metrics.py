@@ -2,7 +2,10 @@
 
 Thin wrappers over :mod:`sksurv.metrics`; nothing here re-derives an estimator. What the
 wrappers add is validation with fix-it messages and one convention for the inverse
-probability of censoring weights (IPCW):
+probability of censoring weights (IPCW). Two pieces are sksurv's arithmetic rearranged for
+speed, tested against it: the concordance counts (:func:`_concordance`, bit for bit) and
+the landmark AUC of a bootstrap sample (:func:`bootstrap_landmark_auc`, up to float
+summation order).
 
 * **Censoring distribution.** Kaplan–Meier of the censoring times of ``train`` (a
   ``(time, event)`` pair) when given, else of the test data themselves.
@@ -34,13 +37,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
+from sksurv.exceptions import NoComparablePairException
 from sksurv.metrics import (
     brier_score,
-    concordance_index_censored,
-    concordance_index_ipcw,
     cumulative_dynamic_auc,
     integrated_brier_score,
 )
+from sksurv.nonparametric import CensoringDistributionEstimator
 
 from cohort.vocabulary import (
     EVENT,
@@ -145,7 +148,9 @@ def harrell_c(time: ArrayLike, event: ArrayLike, risk: ArrayLike) -> float:
     r = _check_scores(risk, len(t), "risk")
     if not e.any():
         raise ValueError("Harrell's C needs at least one event, got none")
-    return float(concordance_index_censored(e, t, r)[0])
+    if len(t) < 2:
+        raise ValueError(f"Harrell's C needs at least two observations, got {len(t)}")
+    return _concordance(e, t, r, np.ones(len(t)))  # = concordance_index_censored(e, t, r)[0]
 
 
 def uno_c(
@@ -167,7 +172,19 @@ def uno_c(
         raise ValueError(f"test events after the last training time {tr_t.max()}: pass tau <= it")
     if tau is not None and not 0 < tau <= tr_t.max():
         raise ValueError(f"tau={tau} must be in (0, {tr_t.max()}], the training follow-up")
-    return float(concordance_index_ipcw(y_train, y_test, r, tau=tau)[0])
+    return _uno_c(y_train, y_test, r, tau)
+
+
+def _uno_c(
+    y_train: NDArray[Any], y_test: NDArray[Any], risk: FloatArray, tau: float | None
+) -> float:
+    """``concordance_index_ipcw(y_train, y_test, risk, tau)[0]``, its weights computed alike."""
+    if not y_test["event"].any():
+        raise ValueError("All samples are censored")  # sksurv's check, and its words
+    keep = y_test["time"] < tau if tau is not None else np.ones(len(y_test), dtype=bool)
+    ipcw = np.zeros(len(y_test))
+    ipcw[keep] = CensoringDistributionEstimator().fit(y_train).predict_ipcw(y_test[keep])
+    return _concordance(y_test["event"], y_test["time"], risk, np.square(ipcw))
 
 
 def time_auc(
@@ -424,16 +441,21 @@ class _ClusterSampler:
         codes, ids = pd.factorize(table[groups].astype(str), sort=True)
         self.ids = np.asarray(ids, dtype=object)
         self.suffix = np.array([f"#{k}" for k in range(len(ids))], dtype=object)
-        self.table, self.groups = table, groups
+        self.table, self.groups, self.codes = table, groups, codes
         self.order = np.argsort(codes, kind="stable")
         self.sizes = np.bincount(codes)
         self.starts = np.cumsum(self.sizes) - self.sizes
         self.rng = np.random.default_rng(seed)
 
+    def _patients(self) -> NDArray[np.int64]:
+        """The patients (codes) of one sample; every sample, whatever its form, draws here."""
+        n = len(self.sizes)
+        return self.rng.integers(0, n, size=n)
+
     def draw(self) -> pd.DataFrame:
         """One sample; a patient drawn twice becomes two patients, ``<id>#<k>``."""
         n = len(self.sizes)
-        draw = self.rng.integers(0, n, size=n)
+        draw = self._patients()
         sizes = self.sizes[draw]
         offset = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
         sample = self.table.take(self.order[np.repeat(self.starts[draw], sizes) + offset])
@@ -441,6 +463,11 @@ class _ClusterSampler:
         sample = sample.reset_index(drop=True)
         sample[self.groups] = labels[np.repeat(np.arange(n), sizes)]
         return sample
+
+    def row_counts(self) -> NDArray[np.int64]:
+        """One sample as the number of copies of each row of the table (0 if not drawn)."""
+        drawn = np.bincount(self._patients(), minlength=len(self.sizes))
+        return drawn[self.codes]
 
 
 def bootstrap_ci(
@@ -464,6 +491,13 @@ def bootstrap_ci(
     estimate = float(fn(table))
     sampler = _ClusterSampler(table, groups, seed)
     reps = np.array([fn(sampler.draw()) for _ in range(n_boot)], dtype=float)
+    return _percentile_interval(estimate, reps, level)
+
+
+def _percentile_interval(
+    estimate: float, reps: FloatArray, level: float
+) -> tuple[float, float, float]:
+    n_boot = len(reps)
     ok = reps[np.isfinite(reps)]
     if len(ok) < n_boot:
         log.info(
@@ -473,3 +507,177 @@ def bootstrap_ci(
         return estimate, np.nan, np.nan
     low, high = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2])
     return estimate, float(low), float(high)
+
+
+# --------------------------------------------------------------------------- bootstrap, AUC
+_TIED_TOL = 1e-8  # scikit-survival's tolerance for tied risk scores in cumulative_dynamic_auc
+
+
+class _WeightedLandmarkAUC:
+    """The cumulative/dynamic AUC at one landmark of a sample given as row multiplicities.
+
+    Reproduces ``time_auc(time, event, risk, h)`` with the censoring KM of the rows
+    themselves (what :func:`landmark_metrics` does without ``train_table``) on the sample
+    that repeats row ``i`` ``w[i]`` times: counts enter the censoring KM and the ROC sums as
+    weights, so the KM is the same to the bit and the AUC the same up to the order of float
+    summation. The risk order and the unique times are found once, not once per replicate.
+    """
+
+    def __init__(self, time: FloatArray, event: BoolArray, risk: FloatArray, horizon: float):
+        self.order = np.argsort(-risk, kind="stable")
+        self.risk = risk[self.order]
+        self.event = event.astype(float)
+        self.case = (event & (time <= horizon))[self.order]
+        self.control = (time > horizon)[self.order]
+        _, self.inverse = np.unique(time, return_inverse=True)
+        self.n_times = int(self.inverse.max()) + 1
+
+    def __call__(self, w: NDArray[np.int64]) -> tuple[float, int]:
+        """``(auc, n at risk)`` of the sample; NaN where :func:`_score_landmark` gives NaN."""
+        n = int(w.sum())
+        ws = w[self.order]
+        if n == 0 or not (ws * self.case).any() or not (ws * self.control).any():
+            return np.nan, n
+        g = self._censoring_survival(w)[self.inverse][self.order]
+        present = ws > 0
+        if (g[present & self.case] == 0).any():
+            return np.nan, n  # sksurv refuses a weight 1/0
+        case_weight = np.divide(ws * self.case, g, out=np.zeros(len(ws)), where=present & self.case)
+        tp = np.cumsum(case_weight[present])
+        fp = np.cumsum((ws * self.control)[present])
+        # only the last of a run of tied scores is a point of the ROC curve
+        tied = np.abs(np.diff(np.r_[np.inf, self.risk[present]])) <= _TIED_TOL
+        last = np.delete(np.arange(len(tp)), np.flatnonzero(tied) - 1)
+        tpr, fpr = np.r_[0.0, tp[last] / tp[-1]], np.r_[0.0, fp[last] / fp[-1]]
+        return float(np.trapezoid(tpr, fpr)), n
+
+    def _censoring_survival(self, w: NDArray[np.int64]) -> FloatArray:
+        """Reverse KM at each unique time, as ``kaplan_meier_estimator(reverse=True)``."""
+        total = np.bincount(self.inverse, weights=w, minlength=self.n_times)
+        events = np.bincount(self.inverse, weights=w * self.event, minlength=self.n_times)
+        at_risk = w.sum() - (np.cumsum(total) - total) - events
+        censored = total - events
+        ratio = np.divide(censored, at_risk, out=np.zeros(self.n_times), where=censored != 0)
+        return np.asarray(np.cumprod(1.0 - ratio), dtype=float)
+
+
+def bootstrap_landmark_auc(
+    table: pd.DataFrame,
+    risk: str,
+    horizon_days: float,
+    n_boot: int = 200,
+    seed: int = 0,
+    groups: str = PATIENT_ID,
+    *,
+    level: float = 0.95,
+) -> tuple[float, float, float]:
+    """:func:`bootstrap_ci` of the landmark AUC, ~100x faster: the same interval.
+
+    Equals ``bootstrap_ci(lambda t: landmark_metrics(t, risk, None, horizon_days,
+    scores=("auc",))["auc"], table, n_boot, seed, groups, level=level)``: the same patients
+    are drawn from the same random stream, but each sample is scored as row multiplicities
+    (see :class:`_WeightedLandmarkAUC`) instead of being built as a table.
+    """
+    _check_bootstrap(table, n_boot, groups, level)
+    estimate = float(landmark_metrics(table, risk, None, horizon_days, scores=("auc",))["auc"])
+    time, event = residual_outcome(table)
+    r = _column_or_array(table, risk, "risk")
+    landmarks = table[LANDMARK_DAY].to_numpy()
+    rows = [np.flatnonzero(landmarks == lm) for lm in np.unique(landmarks)]
+    scorers = [_WeightedLandmarkAUC(time[at], event[at], r[at], horizon_days) for at in rows]
+    sampler = _ClusterSampler(table, groups, seed)
+    reps = np.empty(n_boot)
+    for b in range(n_boot):
+        counts = sampler.row_counts()
+        scored = np.array([score(counts[at]) for score, at in zip(scorers, rows, strict=True)])
+        ok = np.isfinite(scored[:, 0])
+        reps[b] = np.average(scored[ok, 0], weights=scored[ok, 1]) if ok.any() else np.nan
+    return _percentile_interval(estimate, reps, level)
+
+
+# --------------------------------------------------------------------------- concordance
+_C_BLOCK = 1024  # rows per block of the counting below: ~n²/(2·block) floats of sorted suffixes
+
+
+def _concordance(
+    event: BoolArray,
+    time: FloatArray,
+    risk: FloatArray,
+    weights: FloatArray,
+    tied_tol: float = 1e-8,
+) -> float:
+    """scikit-survival's ``_estimate_concordance_index`` without its loop over events.
+
+    sksurv compares each event with its comparable set (later times, plus censored rows at
+    the same time) in a Python loop, O(n²) with n numpy calls. Here each event's counts of
+    concordant and tied (``|Δrisk| <= tied_tol``) pairs come from sorted suffixes of the rows
+    in time order, block by block, plus a direct comparison within one block; the sums then
+    run over the events in sksurv's order, so the result is the same to the bit.
+    """
+    order = np.argsort(time)  # sksurv's own call: the same order of tied times
+    t, e, r = time[order], event[order], risk[order]
+    n = len(t)
+    start = np.searchsorted(t, t, side="left")  # first position of each row's time
+    end = np.searchsorted(t, t, side="right")  # first position after it: later times
+    # sksurv never visits a lone row at the last position; none visited, no pair at all
+    visited = e & (start < n - 1)
+    if not visited.any():
+        raise NoComparablePairException(
+            "Data has no comparable pairs, cannot estimate concordance index."
+        )
+    pos = np.flatnonzero(visited)
+    n_con, n_ties = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    block = np.ceil(end[pos] / _C_BLOCK).astype(np.int64)
+    for k in np.unique(block):
+        ev = pos[block == k]
+        cut = min(int(k) * _C_BLOCK, n)
+        con, ties = _count_sorted(np.sort(r[cut:]), r[ev], tied_tol)
+        # the rest of the comparable set, [end, cut) and the censored rows at the same time
+        lo = int(start[ev].min())
+        window = np.arange(lo, cut)
+        comparable = (window >= end[ev, None]) | ((window >= start[ev, None]) & ~e[window][None, :])
+        diff = r[window][None, :] - r[ev, None]
+        tied = (np.absolute(diff) <= tied_tol) & comparable
+        n_ties[ev] = ties + tied.sum(axis=1)
+        n_con[ev] = con + ((diff < 0) & ~tied & comparable).sum(axis=1)
+    w = weights[order][pos]
+    censored_before = np.r_[0, np.cumsum(~e)]
+    n_comparable = (n - end[pos]) + (censored_before[end[pos]] - censored_before[start[pos]])
+    numerator = np.cumsum(w * n_con[pos] + 0.5 * w * n_ties[pos])[-1]
+    denominator = np.cumsum(w * n_comparable)[-1]
+    return float(numerator / denominator)
+
+
+def _count_sorted(
+    values: FloatArray, x: FloatArray, tied_tol: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Per ``x``: how many sorted ``values`` are below it by more than ``tied_tol``, and how
+    many lie within it, judged on ``values - x`` as sksurv computes it (not ``x ± tol``)."""
+    below = _prefix_count(values, x, lambda v, xx: (v - xx) < -tied_tol, "left", -tied_tol)
+    upto = _prefix_count(values, x, lambda v, xx: (v - xx) <= tied_tol, "right", tied_tol)
+    return below, upto - below
+
+
+def _prefix_count(
+    values: FloatArray,
+    x: FloatArray,
+    inside: Callable[[FloatArray, FloatArray], BoolArray],
+    side: Any,
+    shift: float,
+) -> NDArray[np.int64]:
+    """Length of the prefix of sorted ``values`` where ``inside(v, x)`` holds (monotone in v).
+
+    ``searchsorted`` at ``x + shift`` guesses it; rounding can misplace the guess by a run of
+    equal values near the edge, so the guess moves a run at a time until the edge is exact.
+    """
+    n = len(values)
+    p = np.searchsorted(values, x + shift, side=side).astype(np.int64)
+    if n == 0:
+        return p
+    while True:
+        back = (p > 0) & ~inside(values[np.maximum(p - 1, 0)], x)
+        p[back] = np.searchsorted(values, values[p[back] - 1], side="left")
+        ahead = (p < n) & inside(values[np.minimum(p, n - 1)], x)
+        p[ahead] = np.searchsorted(values, values[p[ahead]], side="right")
+        if not (back.any() or ahead.any()):
+            return p

@@ -8,6 +8,7 @@ Sizes suit an HTML report (about 800 px wide at the default 100 dpi).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 
 import numpy as np
@@ -30,6 +31,13 @@ def _figure(figsize: tuple[float, float] = FIGSIZE) -> tuple[Figure, Axes]:
     ax = fig.add_subplot()
     ax.grid(alpha=0.3)
     return fig, ax
+
+
+def png_bytes(fig: Figure) -> bytes:
+    """The figure as the PNG that ``fig.savefig("name.png")`` (and ``mlflow.log_figure``) write."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
 
 
 def _as_mapping(curves: Curves, default: str) -> Mapping[str, pd.DataFrame]:

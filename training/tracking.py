@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ import ctcmon
 from cohort.cohort import Cohort
 from training.evaluate import CVResult
 from training.packaging import MODEL_ARTIFACT, CtcmonRiskModel
+from training.plots import png_bytes
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +99,13 @@ def log_model_run(
     result: CVResult,
     cohort: Cohort,
     config: dict[str, Any],
-    figures: dict[str, Figure],
+    figures: Mapping[str, Figure | bytes],
     input_example: list[dict[str, Any]] | None,
 ) -> str:
-    """One parent run for ``result`` (nested runs per fold); returns the run id."""
+    """One parent run for ``result`` (nested runs per fold); returns the run id.
+
+    ``figures`` are Figures or their PNG bytes (see ``png_bytes``), logged as ``figures/<name>.png``.
+    """
     assert result.pipeline is not None, "fit the pipeline before logging"
     with mlflow.start_run(run_name=result.name) as run:
         mlflow.set_tags(_tags(result, cohort))
@@ -169,9 +174,10 @@ def _log_dataset(cohort: Cohort) -> None:
     mlflow.log_input(dataset, context="training")
 
 
-def _log_tables_and_figures(result: CVResult, figures: dict[str, Figure]) -> None:
+def _log_tables_and_figures(result: CVResult, figures: Mapping[str, Figure | bytes]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp) / "evaluation"
+        folder.mkdir()
         result.oof.to_csv(folder / "oof_predictions.csv", index=False)
         result.by_landmark.to_csv(folder / "metrics_by_landmark.csv", index=False)
         pd.DataFrame(result.fold_metrics).to_csv(folder / "metrics_by_fold.csv", index=False)
@@ -182,8 +188,13 @@ def _log_tables_and_figures(result: CVResult, figures: dict[str, Figure]) -> Non
                 folder / "calibration_table.csv", index=False
             )
         mlflow.log_artifacts(str(folder), artifact_path="evaluation")
-    for name, fig in figures.items():
-        mlflow.log_figure(fig, f"figures/{name}.png")
+        if figures:
+            pictures = Path(tmp) / "figures"
+            pictures.mkdir()
+            for name, fig in figures.items():
+                png = fig if isinstance(fig, bytes) else png_bytes(fig)
+                (pictures / f"{name}.png").write_bytes(png)
+            mlflow.log_artifacts(str(pictures), artifact_path="figures")
 
 
 def _requirements() -> list[str]:

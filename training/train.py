@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import time as clock
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 import pandas as pd
+from joblib import Parallel, cpu_count, delayed
 
 from cohort.cohort import Cohort
 from cohort.records import history_from_cohort
@@ -32,6 +36,7 @@ from training.plots import (
     plot_calibration,
     plot_decision_curve,
     plot_km_by_group,
+    png_bytes,
 )
 
 matplotlib.use("Agg")
@@ -118,42 +123,42 @@ def train(
     experiment: str = tracking.DEFAULT_EXPERIMENT,
     register: bool = False,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> TrainResult:
-    """Cross-validate each model, refit it on all data, log one MLflow run each, maybe register."""
+    """Cross-validate each model, refit it on all data, log one MLflow run each, maybe register.
+
+    The models train side by side in ``workers`` processes (default: one per CPU, at most one
+    per model; 1 trains in this process). Every MLflow write stays in this process, in the
+    order of ``config.models``: an SQLite store takes one writer at a time. A model's
+    results depend on ``config.seed`` only, never on the number of workers.
+    """
     config = check_config(config)
     say: Progress = progress or _quiet
-    uri = tracking.use_tracking(tracking_uri, experiment)
     say("building landmark features", 0.0)
+    started = clock.perf_counter()
     table, featurizer = landmark_table(cohort, config)
     folds = assign_folds(cohort, config)
-    shared_figures = _cohort_figures(table, cohort, config.horizon_days)
-    example = _input_example(cohort)
+    log.info("landmark table: %d rows in %.1f s", len(table), clock.perf_counter() - started)
+    jobs = [_ModelJob(name, cohort, table, featurizer, folds, config) for name in config.models]
+    n = len(jobs)
     results, run_ids = [], {}
-    for i, name in enumerate(config.models):
-        say(f"cross-validating {name} ({i + 1}/{len(config.models)})", i / len(config.models))
-        result = cross_validate(
-            table,
-            featurizer,
-            name,
-            folds,
-            horizon_days=config.horizon_days,
-            seed=config.seed,
-            n_boot=config.n_boot,
-        )
-        result.pipeline = fit_pipeline(
-            cohort,
-            table,
-            featurizer,
-            result,
-            seed=config.seed,
-            horizons=config.serving_horizons,
-            specificity=config.specificity,
-        )
-        figures = {**shared_figures, **_model_figures(result)}
-        run_ids[name] = tracking.log_model_run(
-            result, cohort, _config_params(config, table), figures, example
-        )
-        results.append(result)
+    say(f"training {n} model(s)", 0.0)
+    with _model_runs(jobs, workers) as outcomes:
+        # while the workers start: open (maybe create) the store, draw the shared figures
+        uri = tracking.use_tracking(tracking_uri, experiment)
+        shared_figures = _rendered(_cohort_figures(table, cohort, config.horizon_days))
+        example = _input_example(cohort)
+        params = _config_params(config, table)
+        for i, done in enumerate(outcomes):
+            started = clock.perf_counter()
+            figures = {**shared_figures, **done.figures}
+            run_ids[done.result.name] = tracking.log_model_run(
+                done.result, cohort, params, figures, example
+            )
+            done.seconds["mlflow"] = clock.perf_counter() - started
+            log.info("%s: %s", done.result.name, _phases(done.seconds))
+            results.append(done.result)
+            say(f"trained {done.result.name} ({i + 1}/{n})", (i + 1) / n)
     champion = _register(results, run_ids, config.select_by) if register else None
     say("done", 1.0)
     return TrainResult(
@@ -165,6 +170,104 @@ def train(
         len(table),
         sorted(float(x) for x in table[LANDMARK_DAY].unique()),
     )
+
+
+@dataclass
+class _ModelJob:
+    """Everything one model's cross-validation and refit needs; sent whole to a worker."""
+
+    name: str
+    cohort: Cohort
+    table: pd.DataFrame
+    featurizer: LandmarkFeatures
+    folds: pd.Series
+    config: TrainConfig
+
+
+@dataclass
+class _Trained:
+    result: CVResult
+    figures: dict[str, bytes]
+    seconds: dict[str, float]
+
+
+@contextmanager
+def _model_runs(jobs: list[_ModelJob], workers: int | None) -> Iterator[Iterator[_Trained]]:
+    """Each job's outcome, in the order of ``jobs``, as soon as it and those before it are done.
+
+    With more than one worker the jobs start at once in worker processes. joblib caps each
+    worker's BLAS/OpenMP pools at cores // workers threads so that two models do not fight
+    over the cores; the models' own thread settings (xgboost's ``nthread``, the forest's
+    ``n_jobs``) are hyperparameters, logged and packaged, and stay as configured. A failing
+    model raises while iterating, naming the model; leaving the block early (an error in
+    the caller) cancels the models still running.
+    """
+    n = len(jobs) if workers is None else workers
+    n = max(1, min(n, len(jobs), cpu_count()))
+    if n == 1:
+        yield map(_train_model, jobs)
+        return
+    log.info("training %d models in %d worker processes", len(jobs), n)
+    parallel = Parallel(n_jobs=n, backend="loky", return_as="generator", pre_dispatch="all")
+    outcomes = parallel(delayed(_train_model)(job) for job in jobs)
+    try:
+        yield outcomes
+    finally:
+        with warnings.catch_warnings():
+            # after an error the models still running are cancelled on purpose
+            warnings.filterwarnings("ignore", message=".*adjusting the input task iterator")
+            outcomes.close()
+
+
+def _train_model(job: _ModelJob) -> _Trained:
+    """Cross-validate one model, refit it on every row, render its figures (in a worker)."""
+    try:
+        return _cross_validate_and_refit(job)
+    except Exception as exc:
+        if type(exc) in (ValueError, TypeError):
+            # the CLI shows these without a traceback: the message itself names the model
+            raise type(exc)(f"model {job.name!r}: {exc}") from exc
+        exc.add_note(f"while training model {job.name!r}")
+        raise
+
+
+def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
+    config, seconds = job.config, {}
+    started = clock.perf_counter()
+    result = cross_validate(
+        job.table,
+        job.featurizer,
+        job.name,
+        job.folds,
+        horizon_days=config.horizon_days,
+        seed=config.seed,
+        n_boot=config.n_boot,
+    )
+    seconds["cv"], seconds["cv_fits"] = clock.perf_counter() - started, result.fit_seconds
+    started = clock.perf_counter()
+    result.pipeline = fit_pipeline(
+        job.cohort,
+        job.table,
+        job.featurizer,
+        result,
+        seed=config.seed,
+        horizons=config.serving_horizons,
+        specificity=config.specificity,
+    )
+    seconds["refit"] = clock.perf_counter() - started
+    started = clock.perf_counter()
+    figures = _rendered(_model_figures(result))
+    seconds["figures"] = clock.perf_counter() - started
+    return _Trained(result, figures, seconds)
+
+
+def _rendered(figures: dict[str, Any]) -> dict[str, bytes]:
+    """Figures as PNG bytes: rendered once, picklable, logged to any number of runs."""
+    return {name: png_bytes(fig) for name, fig in figures.items()}
+
+
+def _phases(seconds: dict[str, float]) -> str:
+    return ", ".join(f"{phase} {value:.1f} s" for phase, value in seconds.items())
 
 
 def _config_params(config: TrainConfig, table: pd.DataFrame) -> dict[str, Any]:
@@ -204,9 +307,11 @@ def _model_figures(result: CVResult) -> dict[str, Any]:
         figs["auc_by_landmark"] = plot_auc_by_landmark(
             {result.name: result.by_landmark}, horizon_days=result.horizon_days
         )
+    smooth = result.calibration.pop("smooth", None)  # fitted for the ICI, unless it failed there
     try:
         grouped = calibration_table(result.oof, OOF_RISK, result.horizon_days)
-        smooth = smooth_calibration(result.oof, OOF_RISK, result.horizon_days)
+        if smooth is None:
+            smooth = smooth_calibration(result.oof, OOF_RISK, result.horizon_days)
         result.calibration["calibration_table"] = grouped
         figs["calibration"] = plot_calibration(grouped, smooth, horizon_days=result.horizon_days)
     except ValueError as exc:

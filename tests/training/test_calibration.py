@@ -7,9 +7,11 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+from lifelines import CoxPHFitter
 
 from cohort.vocabulary import EVENT, EVENT_FULL, PATIENT_ID, RESIDUAL_TIME, RESIDUAL_TIME_FULL
 from training.calibration import (
+    RISK_EPS,
     calibration_errors,
     calibration_in_the_large,
     calibration_slope,
@@ -94,6 +96,22 @@ def test_stacked_rows_of_a_patient_are_clustered_so_the_interval_does_not_shrink
     assert s2 == pytest.approx(s1, rel=0.01)  # Efron tie handling differs slightly
     # an unclustered fit would shrink the width by 1/sqrt(2) ~ 0.71
     assert (hi2 - lo2) > 0.85 * (hi1 - lo1)
+
+
+def test_the_clustered_interval_is_lifelines_own_to_round_off(calibrated: pd.DataFrame) -> None:
+    stacked = pd.concat([calibrated.iloc[:900], calibrated.iloc[300:1200]], ignore_index=True)
+    stacked[RESIDUAL_TIME_FULL] = np.ceil(stacked[RESIDUAL_TIME_FULL])  # tied times
+    risk = rescaled(stacked, 1.5)
+    time, event = horizon_outcome(stacked, H)
+    clipped = np.clip(risk, RISK_EPS, 1 - RISK_EPS)  # as calibration_slope clips
+    frame = pd.DataFrame({"x0": cloglog(clipped), "T": time, "E": event.astype(int)})
+    frame[PATIENT_ID] = stacked[PATIENT_ID].to_numpy()
+    lifelines = CoxPHFitter().fit(
+        frame, "T", "E", cluster_col=PATIENT_ID, fit_options={"step_size": 0.5}
+    )
+    ci = lifelines.confidence_intervals_.iloc[0]
+    expected = (float(lifelines.params_.iloc[0]), float(ci.iloc[0]), float(ci.iloc[1]))
+    assert calibration_slope(stacked, risk, H) == pytest.approx(expected, rel=1e-12)
 
 
 # --------------------------------------------------------------------------- calibration in the large

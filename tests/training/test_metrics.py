@@ -10,7 +10,11 @@ import pandas as pd
 import pytest
 from lifelines.utils import concordance_index
 from sklearn.metrics import roc_auc_score
-from sksurv.metrics import cumulative_dynamic_auc
+from sksurv.metrics import (
+    concordance_index_censored,
+    concordance_index_ipcw,
+    cumulative_dynamic_auc,
+)
 from sksurv.util import Surv
 
 from cohort.vocabulary import (
@@ -23,6 +27,7 @@ from cohort.vocabulary import (
 )
 from training.metrics import (
     bootstrap_ci,
+    bootstrap_landmark_auc,
     brier,
     harrell_c,
     integrated_brier,
@@ -56,6 +61,41 @@ def test_harrell_c_agrees_with_lifelines_given_the_negated_risk(simulated: Simul
     # lifelines scores a predicted *time* (higher = later event): the opposite sign of a risk
     assert ours == pytest.approx(concordance_index(time, -data["lp"], event))
     assert ours == pytest.approx(1 - concordance_index(time, data["lp"], event))
+
+
+def tied_survival_data(seed: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Integer days (tied times) and risks tied exactly or within sksurv's 1e-8 tolerance."""
+    rng = np.random.default_rng(seed)
+    time = rng.integers(1, 200, size=n).astype(float)
+    event = rng.uniform(size=n) < 0.4
+    nudge = rng.choice([0.0, 5e-9, 1e-8, 1.5e-8, -1e-8], size=n)
+    return time, event, np.round(rng.normal(size=n), 1) + nudge
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_harrell_c_is_bit_for_bit_scikit_survivals_on_tied_times_and_risks(seed: int) -> None:
+    time, event, risk = tied_survival_data(seed, n=50 + 700 * seed)
+    expected = concordance_index_censored(event, time, risk)[0]
+    assert harrell_c(time, event.astype(int), risk) == expected
+
+
+@pytest.mark.parametrize(("seed", "tau"), [(0, None), (1, 120.0), (2, 30.0), (3, None)])
+def test_uno_c_is_bit_for_bit_scikit_survivals_on_tied_times_and_risks(
+    seed: int, tau: float | None
+) -> None:
+    time, event, risk = tied_survival_data(seed, n=1500)
+    train_time, train_event, _ = tied_survival_data(seed + 100, n=1000)
+    train_time[0], train_event[0] = 250.0, False  # follow-up beyond every test time
+    expected = concordance_index_ipcw(
+        Surv.from_arrays(train_event, train_time), Surv.from_arrays(event, time), risk, tau=tau
+    )[0]
+    ours = uno_c(time, event.astype(int), risk, train=(train_time, train_event), tau=tau)
+    assert ours == expected
+
+
+def test_harrell_c_needs_two_observations() -> None:
+    with pytest.raises(ValueError, match="needs at least two observations, got 1"):
+        harrell_c([5.0], [1], [0.3])
 
 
 def test_uno_c_equals_harrell_c_without_censoring(simulated: Simulate) -> None:
@@ -389,6 +429,36 @@ def test_the_bootstrap_of_landmark_auc_brackets_the_point_estimate(simulated: Si
     )
     assert low < estimate < high
     assert 0.02 < high - low < 0.15
+
+
+def lopsided_landmark_table(simulate: Simulate) -> pd.DataFrame:
+    """Three landmarks, the last with 6 patients: many samples leave it without an event."""
+    table = landmark_table(simulate, sizes=(400, 300, 6))
+    table["risk"] = np.round(table["risk"], 2)  # exact ties in the risk
+    table[RESIDUAL_TIME_FULL] = np.ceil(table[RESIDUAL_TIME_FULL])  # tied follow-up times
+    return table
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_fast_auc_bootstrap_equals_resampling_the_table(simulated: Simulate, seed: int) -> None:
+    table = lopsided_landmark_table(simulated)
+    slow = bootstrap_ci(
+        lambda t: landmark_metrics(t, "risk", None, 365, scores=("auc",))["auc"],
+        table,
+        n_boot=30,
+        seed=seed,
+    )
+    fast = bootstrap_landmark_auc(table, "risk", 365, n_boot=30, seed=seed)
+    assert fast[0] == slow[0]
+    assert fast == pytest.approx(slow, rel=1e-12)
+    assert fast == bootstrap_landmark_auc(table, "risk", 365, n_boot=30, seed=seed)
+
+
+def test_the_fast_auc_bootstrap_refuses_bad_settings(simulated: Simulate) -> None:
+    with pytest.raises(ValueError, match=r"n_boot must be >= 2, got 1"):
+        bootstrap_landmark_auc(landmark_table(simulated), "risk", 365, n_boot=1)
+    with pytest.raises(ValueError, match=r"risk='nope' is not a column of the table"):
+        bootstrap_landmark_auc(landmark_table(simulated), "nope", 365, n_boot=5)
 
 
 @pytest.mark.parametrize(

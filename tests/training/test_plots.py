@@ -18,6 +18,7 @@ from training.plots import (
     plot_calibration,
     plot_decision_curve,
     plot_km_by_group,
+    png_bytes,
 )
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -124,3 +125,9 @@ def test_a_curve_without_the_needed_columns_is_refused() -> None:
         plot_calibration(pd.DataFrame({"predicted": [0.1], "observed": [0.1]}))
     with pytest.raises(ValueError, match=r"table lacks column\(s\) \['ctc'\]"):
         plot_km_by_group(pd.DataFrame({"residual_time": [1.0], "event": [1]}), "ctc")
+
+
+def test_png_bytes_are_the_file_savefig_writes(tmp_path: Path) -> None:
+    fig = plot_auc_by_landmark(auc_curve())
+    fig.savefig(tmp_path / "auc.png")
+    assert png_bytes(fig) == (tmp_path / "auc.png").read_bytes()

@@ -11,12 +11,21 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
+from cohort.cohort import Cohort
 from cohort.records import history_from_cohort
 from cohort.vocabulary import EVENT, FOLD, PATIENT_ID, RESIDUAL_TIME
 from training.evaluate import OOF_RISK, alarm_policy, cross_validate, expected_lead_days
 from training.packaging import load_pipeline
 from training.tracking import CHAMPION, REGISTERED_MODEL, comparison_table, use_tracking
-from training.train import TrainConfig, check_config, landmark_table
+from training.train import (
+    TrainConfig,
+    _model_runs,
+    _ModelJob,
+    assign_folds,
+    check_config,
+    landmark_table,
+    train,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -211,3 +220,80 @@ def test_predict_scores_an_external_cohort_and_flags_resubstitution(
     assert "auc_365" in metrics
     _, own = score_cohort(trained_store["cohort"], uri, landmarks=[90])
     assert own and all(k.endswith("_resubstitution") for k in own)
+
+
+@pytest.fixture(scope="module")
+def small_cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
+    from cohort.load import load_cohort
+    from cohort.simulate import simulate_cohort
+
+    root = tmp_path_factory.mktemp("small")
+    simulate_cohort(root / "cohort", n_patients=200, seed=5)
+    return load_cohort(root / "cohort")
+
+
+def _run_content(uri: str, run_id: str) -> dict[str, Any]:
+    client = MlflowClient(tracking_uri=uri)
+    run = client.get_run(run_id)
+    return {
+        "params": run.data.params,
+        "metrics": {k: v for k, v in run.data.metrics.items() if k != "fit_seconds"},
+        "tags": {k: v for k, v in run.data.tags.items() if k.startswith("ctcmon.")},
+        "figures": sorted(f.path for f in client.list_artifacts(run_id, "figures")),
+        "evaluation": sorted(f.path for f in client.list_artifacts(run_id, "evaluation")),
+    }
+
+
+def test_results_and_runs_do_not_depend_on_the_number_of_worker_processes(
+    small_cohort: Cohort, tmp_path: Path
+) -> None:
+    config = TrainConfig(models=["cox", "xgb_cox", "baseline"], folds=3, n_boot=10, seed=4)
+    trained = {
+        workers: train(
+            small_cohort,
+            config,
+            tracking_uri=f"sqlite:///{(tmp_path / f'{workers}.db').as_posix()}",
+            experiment="workers",
+            workers=workers,
+        )
+        for workers in (1, 2)
+    }
+    serial, parallel = trained[1], trained[2]
+    assert [r.name for r in parallel.results] == config.models
+    for one, two in zip(serial.results, parallel.results, strict=True):
+        pd.testing.assert_frame_equal(one.oof, two.oof)
+        pd.testing.assert_frame_equal(one.by_landmark, two.by_landmark)
+        del one.metrics["fit_seconds"], two.metrics["fit_seconds"]
+        assert one.metrics.keys() == two.metrics.keys()
+        np.testing.assert_array_equal(list(one.metrics.values()), list(two.metrics.values()))
+        assert one.notes == two.notes
+        content = [_run_content(t.tracking_uri, t.run_ids[one.name]) for t in (serial, parallel)]
+        assert content[0] == content[1]
+        assert "figures/calibration.png" in content[0]["figures"]
+
+
+def test_a_model_failing_in_its_worker_is_named_in_the_error(small_cohort: Cohort) -> None:
+    config = TrainConfig(models=["baseline", "cox"], folds=3, n_boot=0)
+    table, featurizer = landmark_table(small_cohort, config)
+    folds = assign_folds(small_cohort, config)
+    broken = folds.drop(str(table[PATIENT_ID].iloc[0]))  # one patient without a fold
+    jobs = [
+        _ModelJob("baseline", small_cohort, table, featurizer, folds, config),
+        _ModelJob("cox", small_cohort, table, featurizer, broken, config),
+    ]
+    with (
+        pytest.raises(ValueError, match=r"model 'cox': 1 patient\(s\) in the table have no fold"),
+        _model_runs(jobs, workers=2) as outcomes,
+    ):
+        list(outcomes)
+
+
+def test_an_error_while_logging_cancels_the_running_models_without_a_warning(
+    small_cohort: Cohort,
+) -> None:
+    config = TrainConfig(models=["baseline", "cox"], folds=3, n_boot=0)
+    table, featurizer = landmark_table(small_cohort, config)
+    folds = assign_folds(small_cohort, config)
+    jobs = [_ModelJob(m, small_cohort, table, featurizer, folds, config) for m in config.models]
+    with pytest.raises(ValueError, match="no tracking store"), _model_runs(jobs, workers=2):
+        raise ValueError("no tracking store")
