@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
+import signal
+import socket
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +50,55 @@ def _store(settings: Any) -> Any:
     return store
 
 
+UVICORN: dict[str, Any] = {
+    "access_log": False,  # its lines carry patient ids in paths; serving.access logs routes
+    "timeout_graceful_shutdown": 10,
+}
+
+
+def serve_workers(host: str, port: int, workers: int) -> None:
+    """``workers`` processes, each with its own listening socket on one port (SO_REUSEPORT).
+
+    uvicorn's own ``--workers`` shares one socket, and keep-alive clients stay on whichever
+    worker accepted them first: under load one worker took most connections. With a socket
+    each, the kernel spreads new connections over the workers. SIGINT/SIGTERM stop all.
+    """
+    if not hasattr(socket, "SO_REUSEPORT"):
+        raise ValueError("--workers > 1 needs SO_REUSEPORT (Linux, macOS); run one worker")
+    ctx = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited threads
+    procs = [ctx.Process(target=_worker, args=(host, port), daemon=False) for _ in range(workers)]
+    for p in procs:
+        p.start()
+
+    def stop(signum: int, frame: Any) -> None:
+        for p in procs:
+            if p.is_alive() and p.pid is not None:
+                os.kill(p.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for p in procs:
+        p.join()
+    failed = [p.exitcode for p in procs if p.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise ValueError(f"{len(failed)} worker(s) exited with codes {failed}; see the log above")
+
+
+def _worker(host: str, port: int) -> None:
+    import uvicorn
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are
+    # TCP, and without it a keep-alive response waits ~40 ms on the client's delayed ACK
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    logging.getLogger("serving").setLevel(logging.INFO)
+    config = uvicorn.Config("serving.app:create_app", factory=True, **UVICORN)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
 def register(app: typer.Typer) -> None:
     """Add ``serve`` and the ``keys`` group to the ctcmon command line."""
     keys = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
@@ -62,7 +114,11 @@ def register(app: typer.Typer) -> None:
         ] = None,
         tracking_uri: TrackingOpt = None,
         workers: Annotated[
-            int, typer.Option(min=1, help="Worker processes (PostgreSQL recommended for > 1).")
+            int,
+            typer.Option(
+                min=1,
+                help="Worker processes, one per core; the kernel spreads connections over them.",
+            ),
         ] = 1,
     ) -> None:
         """Start the HTTP API (OpenAPI at /docs); the model is loaded once at start-up."""
@@ -99,18 +155,9 @@ def register(app: typer.Typer) -> None:
                 ("CTCMON_TRACKING_URI", holder.tracking_uri),
             ):
                 os.environ[name] = value
-            target: Any = "serving.app:create_app"
-        else:
-            target = create_app(settings, holder=holder)
-        uvicorn.run(
-            target,
-            factory=workers > 1,
-            host=host,
-            port=port,
-            workers=workers,
-            access_log=False,  # its lines carry patient ids in paths; serving.access logs routes
-            timeout_graceful_shutdown=10,
-        )
+            guarded(False, lambda: serve_workers(host, port, workers))
+            return
+        uvicorn.run(create_app(settings, holder=holder), host=host, port=port, **UVICORN)
 
     @keys.command("create")
     def create(

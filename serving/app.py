@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -50,6 +51,10 @@ def create_app(
             pool_size=settings.db_pool_size,
         )
         await asyncio.to_thread(app.state.store.migrate)
+        # Handlers run in a thread pool; under load, forty threads contending for the GIL
+        # cost more than they overlap (waits on the store are short). A few threads, and
+        # requests queue on the event loop instead.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.worker_threads
         app.state.holder = holder or ModelHolder(settings.model_uri, settings.tracking_uri)
         if app.state.holder.current is None:
             await asyncio.to_thread(app.state.holder.try_refresh)

@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     # several ms per write on this project's disks. A hospital deployment uses PostgreSQL.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
     db_pool_size: int = Field(default=10, ge=1)
+    # threads that run request handlers in each worker process (see serving/app.py): two
+    # keep draws flowing while a long export runs; more lose throughput to the GIL
+    # (benchmarks/bench_serving.py: 264 draws/s with 1, 220 with 2, 141 with 4 per worker)
+    worker_threads: int = Field(default=2, ge=1)
     # a draw may precede the index date (pre-operative baseline), but not by more than this
     max_days_before_index: int = Field(default=365, ge=0)
 

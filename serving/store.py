@@ -9,8 +9,9 @@ are append-only: no code path updates or deletes them, and a database trigger re
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -242,6 +243,12 @@ class Store:
         )
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.writer, expire_on_commit=False)
+        # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
+        # SQLite's busy handler (backing off up to 100 ms): threads of this process queue on
+        # a lock instead, handed over at once. PostgreSQL writers need no such queue.
+        self._write_turn: AbstractContextManager[Any] = (
+            threading.Lock() if self.is_sqlite else nullcontext()
+        )
 
     def _engine(self, *, write: bool, synchronous: str, pool_size: int) -> Engine:
         if not self.is_sqlite:
@@ -264,7 +271,7 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[Session]:
         """One transaction: committed when the block ends, rolled back if it raises."""
-        with self._write() as session, session.begin():
+        with self._write_turn, self._write() as session, session.begin():
             yield session
 
     def migrate(self) -> None:

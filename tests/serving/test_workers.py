@@ -1,0 +1,101 @@
+"""``ctcmon serve --workers 2``: both processes answer, and SIGTERM stops them all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from serving.auth import create_key
+from serving.store import Store
+from tests.serving.conftest import Registry, draw
+from tests.serving.test_kill import _port
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
+]
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(c) for c in text.split()]
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def test_two_workers_share_the_connections_and_stop_together(
+    registry: Registry, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path}/workers.db"
+    store = Store(db)
+    store.migrate()
+    _, token = create_key(store, "clinician", "site-a")
+    store.dispose()
+    env = {
+        **os.environ,
+        "CTCMON_DATABASE_URL": db,
+        "CTCMON_MODEL_POLL_SECONDS": "0",
+        "MLFLOW_TRACKING_URI": registry.tracking_uri,
+    }
+    port = _port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    with log.open("wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ctcmon", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        workers = _wait_ready(proc, url, log)
+        before = {w: _cpu_ticks(w) for w in workers}
+        headers = {"Authorization": f"Bearer {token}"}
+        for i in range(40):  # a new connection each time: the kernel picks a worker
+            with httpx.Client(base_url=url, headers=headers, timeout=30) as c:
+                pid = f"w-{i}"
+                r = c.post("/v1/patients", json={"patient_id": pid, "index_date": "2023-01-01"})
+                assert r.status_code == 201, r.text
+                r = c.post(f"/v1/patients/{pid}/draws", json=draw("2023-02-01"))
+                assert r.status_code == 201, r.text
+        busy = [w for w in workers if _cpu_ticks(w) > before[w]]
+        assert len(busy) == 2, f"only {busy} of {workers} answered requests"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)
+    assert code == 0, log.read_text()[-2000:]
+    assert not any(Path(f"/proc/{w}").exists() for w in workers)
+
+
+def _workers(pid: int) -> list[int]:
+    """The server's worker processes (not multiprocessing's resource tracker)."""
+    cmd = {c: Path(f"/proc/{c}/cmdline").read_bytes() for c in _children(pid)}
+    return [c for c, line in cmd.items() if b"spawn_main" in line]
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> list[int]:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log.read_text()[-2000:]
+        ready = 0
+        for _ in range(8):
+            try:
+                with httpx.Client(timeout=2) as c:  # a new connection each time
+                    ready += c.get(f"{url}/ready").status_code == 200
+            except httpx.HTTPError:
+                pass
+        workers = _workers(proc.pid)
+        if ready == 8 and len(workers) == 2:
+            return workers
+        time.sleep(0.3)
+    raise AssertionError("workers did not become ready: " + log.read_text()[-2000:])
