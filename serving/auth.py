@@ -11,7 +11,7 @@ import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -86,7 +86,7 @@ def _unauthorized(reason: str) -> HTTPException:
     return HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
 
 
-def authenticate(
+async def authenticate(
     store: StoreDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
@@ -96,11 +96,24 @@ def authenticate(
     token = credentials.credentials
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise _unauthorized("invalid API key")
-    with store.reading() as session:
-        key = session.scalar(select(ApiKey).where(ApiKey.token_hash == token_hash(token)))
+    # One indexed row from a local SQLite file takes less time than handing the lookup to a
+    # worker thread and back; a PostgreSQL round trip must not hold up the event loop.
+    if store.is_sqlite:
+        key = _lookup(store, token_hash(token))
+    else:
+        key = await run_in_threadpool(_lookup, store, token_hash(token))
     if key is None or key.revoked_at is not None:
         raise _unauthorized("invalid or revoked API key")
     return Principal(key.id, key.role, key.site_id)
+
+
+def _lookup(store: Store, digest: str) -> Any:
+    with store.reading() as session:
+        return session.execute(
+            select(ApiKey.id, ApiKey.role, ApiKey.site_id, ApiKey.revoked_at).where(
+                ApiKey.token_hash == digest
+            )
+        ).first()
 
 
 KeyDep = Annotated[Principal, Depends(authenticate)]
