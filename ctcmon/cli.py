@@ -473,9 +473,11 @@ def _lead_line(m: dict[str, Any]) -> str:
     lead_txt = "—" if lead is None else f"{lead:.0f} days"
     if lead is not None and ci[0] is not None:
         lead_txt += f" (95% CI {ci[0]:.0f}–{ci[1]:.0f})"
+    episode = m.get("episode_lead_median")
+    episode_txt = "" if episode is None else f"; from the ongoing alarm episode {episode:.0f} days"
     return (
         f"sensitivity {pct(m.get('sensitivity'))}, specificity {pct(m.get('specificity'))}, "
-        f"median lead over imaging {lead_txt}"
+        f"median lead over imaging {lead_txt}{episode_txt}"
     )
 
 
