@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import func, select, update
+from sqlalchemy import ScalarSelect, func, select, update
 from sqlalchemy.orm import Session
 
 from cohort.errors import CohortError, Problem
@@ -134,7 +134,11 @@ def assess(model: LoadedModel, history: PatientHistory, where: Callable[[Problem
 
 
 def assessment_row(
-    doc: dict[str, Any], key: Principal, source: str, patient_pk: int | None, draw_pk: int | None
+    doc: dict[str, Any],
+    key: Principal,
+    source: str,
+    patient_pk: int | ScalarSelect[int] | None,
+    draw_pk: int | None,
 ) -> Assessment:
     return Assessment(
         assessment_id=doc["assessment_id"],
@@ -195,10 +199,12 @@ def stateless_risk(
         doc = assess(model, history, body_loc)
 
         def write(session: Session) -> None:
-            pk = session.scalar(
-                select(Patient.id).where(
-                    Patient.site_id == key.site_id, Patient.patient_id == doc[PATIENT_ID]
-                )
+            # the registered patient's key (NULL when the history is not a registered
+            # patient's), looked up inside the INSERT: one statement fewer per request
+            pk = (
+                select(Patient.id)
+                .where(Patient.site_id == key.site_id, Patient.patient_id == doc[PATIENT_ID])
+                .scalar_subquery()
             )
             session.add(assessment_row(doc, key, "risk", pk, None))
             audit(session, key, "write", "risk", doc[PATIENT_ID], doc["assessment_id"])

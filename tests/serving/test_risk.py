@@ -75,6 +75,23 @@ def test_a_posted_history_gets_an_assessment_that_is_stored(api: Api, store: Sto
     assert stored.assessment_id == a["assessment_id"] and stored.source == "risk"
 
 
+def test_a_posted_history_of_a_registered_patient_is_listed_with_that_patient(
+    api: Api, patient: dict[str, Any], store: Store
+) -> None:
+    other = {**HISTORY, "patient": {**HISTORY["patient"], "patient_id": "not-registered"}}
+    linked = api.clinician.post("/v1/risk", json=HISTORY)
+    loose = api.clinician.post("/v1/risk", json=other)
+    assert linked.status_code == loose.status_code == 200
+    listed = api.clinician.get(f"/v1/patients/{patient['patient_id']}/assessments")
+    assert listed.status_code == 200
+    assert [a["assessment_id"] for a in listed.json()] == [linked.json()["assessment_id"]]
+    with store.reading() as s:
+        row = s.scalars(
+            select(Assessment).where(Assessment.assessment_id == loose.json()["assessment_id"])
+        ).one()
+    assert row.patient_pk is None and row.patient_id == "not-registered"
+
+
 def test_data_after_as_of_is_ignored(api: Api) -> None:
     later = {
         **HISTORY,
