@@ -7,6 +7,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,6 +78,11 @@ def serve_workers(host: str, port: int, workers: int) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    # a worker that dies (its port taken, the store unreachable) takes the others down with
+    # it: half a service that looks up is worse than a clear failure
+    while all(p.is_alive() for p in procs):
+        procs[0].join(timeout=0.5)
+    stop(signal.SIGTERM, None)
     for p in procs:
         p.join()
     failed = [p.exitcode for p in procs if p.exitcode not in (0, -signal.SIGTERM)]
@@ -93,7 +99,11 @@ def _worker(host: str, port: int) -> None:
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sys.stderr.write(f"error: cannot listen on {host}:{port}: {exc.strerror}\n")
+        sys.exit(2)
     logging.getLogger("serving").setLevel(logging.INFO)
     config = uvicorn.Config("serving.app:create_app", factory=True, **UVICORN)
     uvicorn.Server(config).run(sockets=[sock])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -99,3 +100,29 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> list[int]
             return workers
         time.sleep(0.3)
     raise AssertionError("workers did not become ready: " + log.read_text()[-2000:])
+
+
+def test_workers_that_cannot_listen_stop_the_server_with_a_clear_error(
+    registry: Registry, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "CTCMON_DATABASE_URL": f"sqlite:///{tmp_path}/taken.db",
+        "CTCMON_MODEL_POLL_SECONDS": "0",
+        "MLFLOW_TRACKING_URI": registry.tracking_uri,
+    }
+    with socket.socket() as taken:  # a listener without SO_REUSEPORT holds the port
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "ctcmon", "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "worker(s) exited with codes [2, 2]" in done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
