@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -124,5 +125,6 @@ def test_workers_that_cannot_listen_stop_the_server_with_a_clear_error(
         )
     assert done.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
-    assert "worker(s) exited with codes [2, 2]" in done.stdout + done.stderr
+    # the first worker to fail stops the other, which may or may not have failed itself
+    assert re.search(r"[12] worker\(s\) exited with codes \[2(, 2)?\]", done.stderr)
     assert "Traceback" not in done.stdout + done.stderr
