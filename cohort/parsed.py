@@ -70,9 +70,6 @@ class ParsedHistory:
         """Values reported as ``<`` a detection limit."""
         return np.asarray(self.qualifier == "<", dtype=bool)
 
-    def day_of(self, when: date) -> float:
-        return float((when - self.index_date).days)
-
     def date_of(self, day: float) -> date:
         return date.fromordinal(self.index_date.toordinal() + int(day))
 

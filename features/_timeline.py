@@ -135,20 +135,30 @@ def build_timelines(
     Patient codes are positions in ``patient_ids``; rows of other patients or other
     markers are dropped. ``query_days`` are the days the timelines will be asked about.
     """
+    return timelines_from_arrays(
+        **measurement_arrays(measurements, patient_ids, markers),
+        markers=markers,
+        query_days=query_days,
+    )
+
+
+def measurement_arrays(
+    measurements: pd.DataFrame, patient_ids: pd.Index, markers: Sequence[str]
+) -> dict[str, np.ndarray]:
+    """The arrays ``timelines_from_arrays`` reads: patient and marker codes (positions in
+    ``patient_ids`` and ``markers``, -1 when absent), days, values, below-limit flags."""
     below = (
         measurements[QUALIFIER].isin(["<"]).to_numpy(dtype=bool)
         if QUALIFIER in measurements
         else np.zeros(len(measurements), dtype=bool)
     )
-    return timelines_from_arrays(
-        codes=positions(patient_ids, measurements[PATIENT_ID]),
-        marker_codes=positions(pd.Index(list(markers)), measurements[MARKER]),
-        day=measurements[DAY].to_numpy(dtype=float),
-        value=measurements[VALUE].to_numpy(dtype=float),
-        below=below,
-        markers=markers,
-        query_days=query_days,
-    )
+    return {
+        "codes": positions(patient_ids, measurements[PATIENT_ID]),
+        "marker_codes": positions(pd.Index(list(markers)), measurements[MARKER]),
+        "day": measurements[DAY].to_numpy(dtype=float),
+        "value": measurements[VALUE].to_numpy(dtype=float),
+        "below": below,
+    }
 
 
 def timelines_from_arrays(

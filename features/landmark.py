@@ -24,17 +24,14 @@ from cohort.cohort import Cohort
 from cohort.endpoints import derive_endpoint
 from cohort.manifest import Manifest
 from cohort.vocabulary import (
-    DAY,
     EVENT,
     EVENT_FULL,
     LANDMARK_DAY,
     MARKER,
     PATIENT_ID,
-    QUALIFIER,
     RESIDUAL_TIME,
     RESIDUAL_TIME_FULL,
     TIME,
-    VALUE,
     feature_name,
 )
 from features._checks import (
@@ -46,7 +43,7 @@ from features._checks import (
     check_non_negative,
     numeric_column,
 )
-from features._timeline import positions, timelines_from_arrays
+from features._timeline import measurement_arrays, positions, timelines_from_arrays
 from features.covariates import (
     check_covariate_columns,
     check_covariate_types,
@@ -210,22 +207,11 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         check_is_fitted(self, "feature_names_out_")
         X = _check_landmark_input(X)
         check_covariate_columns(X.patients, self.covariates_)
-        m = X.measurements
-        days = X.points[LANDMARK_DAY].to_numpy(dtype=float)
-        below = (
-            m[QUALIFIER].isin(["<"]).to_numpy(dtype=bool)
-            if QUALIFIER in m
-            else np.zeros(len(m), dtype=bool)
-        )
         columns = self._columns(
-            codes=positions(_patient_index(X.patients), m[PATIENT_ID]),
-            marker_codes=positions(pd.Index(list(self.markers_)), m[MARKER]),
-            day=m[DAY].to_numpy(dtype=float),
-            value=m[VALUE].to_numpy(dtype=float),
-            below=below,
+            **measurement_arrays(X.measurements, _patient_index(X.patients), list(self.markers_)),
             patients=X.patients,
             rows=X.point_rows(),
-            days=days,
+            days=X.points[LANDMARK_DAY].to_numpy(dtype=float),
         )
         columns[PATIENT_ID] = X.points[PATIENT_ID].to_numpy()
         order = [

@@ -249,3 +249,20 @@ def patient(api: Api) -> dict[str, Any]:
     r = api.clinician.post("/v1/patients", json=PATIENT)
     assert r.status_code == 201, r.text
     return r.json()
+
+
+def server_env(registry: Registry, db_file: Path) -> tuple[dict[str, str], str]:
+    """Environment for a ``ctcmon serve`` subprocess on a new SQLite store with the registry's
+    champion, and a clinician token of site-a for it."""
+    db = f"sqlite:///{db_file}"
+    store = Store(db)
+    store.migrate()
+    _, token = create_key(store, "clinician", "site-a")
+    store.dispose()
+    env = {
+        **os.environ,
+        "CTCMON_DATABASE_URL": db,
+        "CTCMON_MODEL_POLL_SECONDS": "0",
+        "MLFLOW_TRACKING_URI": registry.tracking_uri,
+    }
+    return env, token

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -16,9 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serving.auth import create_key
-from serving.store import Store
-from tests.serving.conftest import Registry, draw
+from tests.serving.conftest import Registry, draw, server_env
 
 pytestmark = pytest.mark.slow
 
@@ -55,17 +52,7 @@ def _port() -> int:
 def test_killing_the_server_mid_load_loses_no_acknowledged_write(
     registry: Registry, tmp_path: Path
 ) -> None:
-    db = f"sqlite:///{tmp_path}/kill.db"
-    store = Store(db)
-    store.migrate()
-    _, token = create_key(store, "clinician", "site-a")
-    store.dispose()
-    env = {
-        **os.environ,
-        "CTCMON_DATABASE_URL": db,
-        "CTCMON_MODEL_POLL_SECONDS": "0",
-        "MLFLOW_TRACKING_URI": registry.tracking_uri,
-    }
+    env, token = server_env(registry, tmp_path / "kill.db")
     port = _port()
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}

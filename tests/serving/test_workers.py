@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import socket
@@ -14,9 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.auth import create_key
-from serving.store import Store
-from tests.serving.conftest import Registry, draw
+from tests.serving.conftest import Registry, draw, server_env
 from tests.serving.test_kill import _port
 
 pytestmark = [
@@ -38,17 +35,7 @@ def _cpu_ticks(pid: int) -> int:
 def test_two_workers_share_the_connections_and_stop_together(
     registry: Registry, tmp_path: Path
 ) -> None:
-    db = f"sqlite:///{tmp_path}/workers.db"
-    store = Store(db)
-    store.migrate()
-    _, token = create_key(store, "clinician", "site-a")
-    store.dispose()
-    env = {
-        **os.environ,
-        "CTCMON_DATABASE_URL": db,
-        "CTCMON_MODEL_POLL_SECONDS": "0",
-        "MLFLOW_TRACKING_URI": registry.tracking_uri,
-    }
+    env, token = server_env(registry, tmp_path / "workers.db")
     port = _port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
@@ -106,12 +93,7 @@ def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path) -> list[int]
 def test_workers_that_cannot_listen_stop_the_server_with_a_clear_error(
     registry: Registry, tmp_path: Path
 ) -> None:
-    env = {
-        **os.environ,
-        "CTCMON_DATABASE_URL": f"sqlite:///{tmp_path}/taken.db",
-        "CTCMON_MODEL_POLL_SECONDS": "0",
-        "MLFLOW_TRACKING_URI": registry.tracking_uri,
-    }
+    env, _ = server_env(registry, tmp_path / "taken.db")
     with socket.socket() as taken:  # a listener without SO_REUSEPORT holds the port
         taken.bind(("127.0.0.1", 0))
         taken.listen()
