@@ -5,7 +5,8 @@
 Prints, for a simulated cohort and for pbcseq (landmark 5 y, window 3 y, the published
 folds), each model's metrics and the targets of the models issue:
 - simulated: best model beats `baseline` by >= 0.10 in time-dependent AUC at 365 days;
-- pbcseq: best cross-validated AUC >= 0.82 and integrated Brier <= 0.086 (JMbayes2: 0.818 / 0.086);
+- pbcseq: fitted at the 5-y landmark alone, then as a landmark supermodel (also fitted on
+  yearly landmarks 0-4 y, scored at 5 y): best cross-validated AUC >= 0.82 and integrated Brier <= 0.086 (JMbayes2: 0.818 / 0.086);
 - calibration slope within 0.8-1.2;
 - the whole `ctcmon train` (all models, 5 folds) on 3,000 patients under 3 minutes on 2 cores.
 """
@@ -28,6 +29,8 @@ from training.train import TrainConfig, summary_rows, train
 ROOT = Path(__file__).resolve().parents[1]
 PBCSEQ = ROOT / "cohort" / "datasets" / "pbcseq"
 PBC_FOLDS = ROOT / "cohort" / "datasets" / "pbcseq_folds.csv"
+# Yearly from enrollment up to (not including) the 5-year landmark; chosen before any run.
+PBC_TRAIN_LANDMARKS = [0.0, 365.0, 730.0, 1095.0, 1461.0]
 
 
 def run(name: str, cohort_dir: Path, config: TrainConfig, workdir: Path) -> pd.DataFrame:
@@ -66,18 +69,27 @@ def main() -> None:
         print(
             f"target calibration slope 0.8-1.2 ({best['model']}): {best['calibration_slope']:.2f}"
         )
-    pbc = run(
-        "bench-pbcseq",
-        PBCSEQ,
-        TrainConfig(landmarks=[1826.0], horizon_days=1095.0, folds_file=PBC_FOLDS, seed=1),
-        args.workdir,
-    )
-    best = pbc[pbc["model"] != "baseline"].iloc[0]
-    print(
-        f"target pbcseq AUC >= 0.82: {best['auc']:.3f} ({best['model']}); "
-        f"integrated Brier <= 0.086: {pbc['integrated_brier'].min():.3f}; "
-        f"calibration slope {best['calibration_slope']:.2f}"
-    )
+    # The classic 5-year landmark fitted on its own rows, then the landmark supermodel: the
+    # same models also fitted on yearly landmarks from enrollment (scored at 5 y only).
+    for name, train_landmarks in (
+        ("bench-pbcseq", None),
+        ("bench-pbcseq-supermodel", PBC_TRAIN_LANDMARKS),
+    ):
+        config = TrainConfig(
+            landmarks=[1826.0],
+            train_landmarks=train_landmarks,
+            horizon_days=1095.0,
+            folds_file=PBC_FOLDS,
+            seed=1,
+        )
+        pbc = run(name, PBCSEQ, config, args.workdir)
+        best = pbc[pbc["model"] != "baseline"].iloc[0]
+        print(
+            f"target pbcseq AUC >= 0.82: {best['auc']:.3f} "
+            f"({best['auc_low']:.3f}-{best['auc_high']:.3f}, {best['model']}); "
+            f"integrated Brier <= 0.086: {pbc['integrated_brier'].min():.3f}; "
+            f"calibration slope {best['calibration_slope']:.2f}"
+        )
 
 
 if __name__ == "__main__":

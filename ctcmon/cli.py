@@ -229,6 +229,14 @@ def train(
         str | None,
         typer.Option(help="Landmark days, e.g. 0,90,180 (default: each scheduled draw day)."),
     ] = None,
+    train_landmarks: Annotated[
+        str | None,
+        typer.Option(
+            "--train-landmarks",
+            help="Extra landmark days whose rows are fitted on but not scored (a landmark "
+            "supermodel), e.g. 0,365,730 with --landmarks 1826.",
+        ),
+    ] = None,
     folds: Annotated[int, typer.Option("--folds", min=2, help="Patient-grouped CV folds.")] = 5,
     folds_file: Annotated[
         Path | None, typer.Option("--folds-file", help="CSV patient_id,fold (overrides --folds).")
@@ -258,6 +266,7 @@ def train(
         config = TrainConfig(
             horizon_days=horizon,
             landmarks=parse_days(landmarks, "--landmarks"),
+            train_landmarks=parse_days(train_landmarks, "--train-landmarks"),
             folds=folds,
             folds_file=folds_file,
             seed=seed,
@@ -292,9 +301,11 @@ def train(
     if as_json:
         emit_json(payload)
         return
+    fitted_also = f", also fitted at days {train_landmarks}" if train_landmarks else ""
     out.print(
         f"trained {len(res.results)} model(s) on {res.n_rows} landmark rows "
-        f"({len(res.landmarks)} landmarks), horizon {horizon:g} days, {folds} folds"
+        f"(scored at {len(res.landmarks)} landmarks{fitted_also}), horizon {horizon:g} days, "
+        f"{folds} folds"
     )
     _print_comparison(table)
     if res.champion:

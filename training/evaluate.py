@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time as clock
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -117,27 +117,40 @@ def cross_validate(
     seed: int = 0,
     n_boot: int = 50,
     on_fold: Callable[[int, dict[str, float]], None] | None = None,
+    evaluate_at: Collection[float] | None = None,
 ) -> CVResult:
-    """Fit ``name`` on each training fold, score the held-out patients, pool OOF predictions."""
+    """Fit ``name`` on each training fold, score the held-out patients, pool OOF predictions.
+
+    ``evaluate_at``: the landmarks scored (default: every landmark in ``table``). Rows at
+    other landmarks are used for fitting only: a landmark supermodel fitted on a grid of
+    landmarks and judged at the landmark of interest (van Houwelingen 2007). Held-out
+    patients' rows are never fitted on, whatever their landmark.
+    """
     cols = feature_columns(featurizer)
     grid = _ibs_grid(horizon_days)
-    oof = table[
-        [PATIENT_ID, LANDMARK_DAY, RESIDUAL_TIME, EVENT, RESIDUAL_TIME_FULL, EVENT_FULL]
+    scored = _scored_rows(table, evaluate_at)
+    at = np.cumsum(scored) - 1  # table position -> position among the scored rows
+    oof = table.loc[
+        scored, [PATIENT_ID, LANDMARK_DAY, RESIDUAL_TIME, EVENT, RESIDUAL_TIME_FULL, EVENT_FULL]
     ].copy()
-    surv_grid = np.full((len(table), len(grid)), np.nan)
+    surv_grid = np.full((len(oof), len(grid)), np.nan)
     oof[OOF_RISK], oof[FOLD] = np.nan, 0
     fold_metrics, fit_seconds = [], 0.0
-    for k, train, test in iter_folds(table, folds):
+    for k, train, held_out in iter_folds(table, folds):
+        test = held_out[scored[held_out]]
+        if not len(test):
+            log.info("fold %s has no patient at the evaluation landmarks; skipped", k)
+            continue
         model = build_model(name, featurizer, seed)
         start = clock.perf_counter()
         model.fit(table.iloc[train][cols], _y(table.iloc[train]))
         fit_seconds += clock.perf_counter() - start
         x_test = table.iloc[test][cols]
-        rows = oof.index[test]
+        rows = oof.index[at[test]]
         oof.loc[rows, OOF_RISK] = model.predict_risk(x_test, [horizon_days])[:, 0]
         oof.loc[rows, FOLD] = k
-        surv_grid[test] = model.predict_survival(x_test, grid)
-        fm = _fold_metrics(oof.iloc[test], table.iloc[train], horizon_days)
+        surv_grid[at[test]] = model.predict_survival(x_test, grid)
+        fm = _fold_metrics(oof.iloc[at[test]], table.iloc[train], horizon_days)
         fold_metrics.append({"fold": k, **fm})
         if on_fold:
             on_fold(k, fm)
@@ -163,6 +176,20 @@ def cross_validate(
         params,
         notes=notes,
     )
+
+
+def _scored_rows(table: pd.DataFrame, evaluate_at: Collection[float] | None) -> np.ndarray:
+    """Boolean mask of the rows to score: those at the evaluation landmarks (default all)."""
+    if evaluate_at is None:
+        return np.ones(len(table), dtype=bool)
+    scored = table[LANDMARK_DAY].isin([float(x) for x in evaluate_at]).to_numpy()
+    if not scored.any():
+        present = sorted(float(x) for x in table[LANDMARK_DAY].unique())
+        raise ValueError(
+            f"no row at the evaluation landmark(s) {sorted(evaluate_at)}; "
+            f"the table has landmarks {present}"
+        )
+    return scored
 
 
 def _fold_metrics(test: pd.DataFrame, train: pd.DataFrame, horizon: float) -> dict[str, float]:

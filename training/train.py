@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time as clock
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -52,6 +52,8 @@ class TrainConfig:
     models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
     horizon_days: float = 365.0
     landmarks: list[float] | None = None
+    # Landmarks used for fitting only (a landmark supermodel); metrics come from `landmarks`.
+    train_landmarks: list[float] | None = None
     folds: int = 5
     folds_file: Path | None = None
     seed: int = 0
@@ -93,9 +95,17 @@ def check_config(config: TrainConfig) -> TrainConfig:
     return config
 
 
+def evaluation_landmarks(cohort: Cohort, config: TrainConfig) -> list[float]:
+    """The landmarks the models are scored at: ``config.landmarks``, else the cohort's."""
+    return sorted(config.landmarks or default_landmarks(cohort))
+
+
 def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, LandmarkFeatures]:
-    """The stacked table, targets truncated at the longest horizon any consumer asks for."""
-    landmarks = config.landmarks or default_landmarks(cohort)
+    """The stacked table, targets truncated at the longest horizon any consumer asks for.
+
+    Rows at the evaluation landmarks and at ``config.train_landmarks`` (fitting only).
+    """
+    landmarks = sorted({*evaluation_landmarks(cohort, config), *(config.train_landmarks or [])})
     train_horizon = max(config.horizon_days, *config.serving_horizons)
     featurizer = LandmarkFeatures.from_manifest(cohort.manifest)
     table = build_landmark_table(
@@ -103,6 +113,11 @@ def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, L
     )
     if table.empty:
         raise ValueError(f"no patient is at risk at landmarks {landmarks}: nothing to train on")
+    scored = table[LANDMARK_DAY].isin(evaluation_landmarks(cohort, config))
+    if not scored.any():
+        raise ValueError(
+            f"no patient is at risk at the evaluation landmarks {evaluation_landmarks(cohort, config)}"
+        )
     points = table[[PATIENT_ID, LANDMARK_DAY]]
     featurizer.fit(LandmarkInput.from_cohort(cohort, points))
     return table, featurizer
@@ -139,16 +154,21 @@ def train(
     table, featurizer = landmark_table(cohort, config)
     folds = assign_folds(cohort, config)
     log.info("landmark table: %d rows in %.1f s", len(table), clock.perf_counter() - started)
-    jobs = [_ModelJob(name, cohort, table, featurizer, folds, config) for name in config.models]
+    evaluate_at = evaluation_landmarks(cohort, config)
+    jobs = [
+        _ModelJob(name, cohort, table, featurizer, folds, config, evaluate_at)
+        for name in config.models
+    ]
     n = len(jobs)
     results, run_ids = [], {}
     say(f"training {n} model(s)", 0.0)
     with _model_runs(jobs, workers) as outcomes:
         # while the workers start: open (maybe create) the store, draw the shared figures
         uri = tracking.use_tracking(tracking_uri, experiment)
-        shared_figures = _rendered(_cohort_figures(table, cohort, config.horizon_days))
+        scored = table[table[LANDMARK_DAY].isin(evaluate_at)]
+        shared_figures = _rendered(_cohort_figures(scored, cohort, config.horizon_days))
         example = _input_example(cohort)
-        params = _config_params(config, table)
+        params = _config_params(config, table, evaluate_at)
         for i, done in enumerate(outcomes):
             started = clock.perf_counter()
             figures = {**shared_figures, **done.figures}
@@ -168,7 +188,7 @@ def train(
         uri,
         experiment,
         len(table),
-        sorted(float(x) for x in table[LANDMARK_DAY].unique()),
+        sorted(float(x) for x in scored[LANDMARK_DAY].unique()),
     )
 
 
@@ -182,6 +202,7 @@ class _ModelJob:
     featurizer: LandmarkFeatures
     folds: pd.Series
     config: TrainConfig
+    evaluate_at: list[float] | None = None  # None: score every landmark
 
 
 @dataclass
@@ -242,6 +263,7 @@ def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
         horizon_days=config.horizon_days,
         seed=config.seed,
         n_boot=config.n_boot,
+        evaluate_at=job.evaluate_at,
     )
     seconds["cv"], seconds["cv_fits"] = clock.perf_counter() - started, result.fit_seconds
     started = clock.perf_counter()
@@ -270,10 +292,19 @@ def _phases(seconds: dict[str, float]) -> str:
     return ", ".join(f"{phase} {value:.1f} s" for phase, value in seconds.items())
 
 
-def _config_params(config: TrainConfig, table: pd.DataFrame) -> dict[str, Any]:
+def _days(values: Iterable[float]) -> str:
+    return ",".join(f"{x:g}" for x in sorted(values))
+
+
+def _config_params(
+    config: TrainConfig, table: pd.DataFrame, evaluate_at: list[float]
+) -> dict[str, Any]:
     params = {k: v for k, v in asdict(config).items() if k != "models"}
-    params["landmarks"] = ",".join(f"{x:g}" for x in sorted(table[LANDMARK_DAY].unique()))
+    days = table[LANDMARK_DAY]
+    params["landmarks"] = _days(days[days.isin(evaluate_at)].unique())
+    params["train_landmarks"] = _days(days.unique()) if config.train_landmarks else None
     params["n_landmark_rows"] = len(table)
+    params["n_scored_rows"] = int(days.isin(evaluate_at).sum())
     return params
 
 

@@ -91,3 +91,10 @@ def test_landmark_lists_are_parsed() -> None:
 def test_bad_landmark_lists_are_refused_naming_the_bad_item(bad: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         parse_days(bad, "--landmarks")
+
+
+def test_a_bad_train_landmark_is_a_one_line_error_naming_the_option(pbcseq_dir: Path) -> None:
+    res = ctcmon("train", pbcseq_dir, "--landmarks", "1826", "--train-landmarks", "0,1y")
+    assert res.returncode == 1
+    assert "--train-landmarks: '1y' is not a number of days" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -297,3 +297,63 @@ def test_an_error_while_logging_cancels_the_running_models_without_a_warning(
     jobs = [_ModelJob(m, small_cohort, table, featurizer, folds, config) for m in config.models]
     with pytest.raises(ValueError, match="no tracking store"), _model_runs(jobs, workers=2):
         raise ValueError("no tracking store")
+
+
+def test_a_landmark_supermodel_fits_on_every_landmark_but_scores_only_the_chosen_ones(
+    small_cohort: Cohort,
+) -> None:
+    config = TrainConfig(models=["cox"], landmarks=[365.0], train_landmarks=[0.0, 180.0], folds=3)
+    table, featurizer = landmark_table(small_cohort, config)
+    assert sorted(table["landmark_day"].unique()) == [0.0, 180.0, 365.0]
+    folds = assign_folds(small_cohort, config)
+    kwargs: dict[str, Any] = {"horizon_days": 365, "n_boot": 0}
+    super_ = cross_validate(table, featurizer, "cox", folds, evaluate_at=[365.0], **kwargs)
+    at_365 = table[table["landmark_day"] == 365.0].reset_index(drop=True)
+    alone = cross_validate(at_365, featurizer, "cox", folds, **kwargs)
+    # the same rows are scored, in the same order, by models that saw more rows
+    assert (super_.oof["landmark_day"] == 365.0).all()
+    assert super_.oof[PATIENT_ID].tolist() == alone.oof[PATIENT_ID].tolist()
+    assert super_.metrics["n_rows"] == len(at_365)
+    assert not np.allclose(super_.oof[OOF_RISK], alone.oof[OOF_RISK])
+    # held-out patients' earlier rows are never fitted on: permuting the outcomes of fold-1
+    # patients at every landmark leaves their predictions unchanged
+    shuffled = table.copy()
+    in_fold1 = shuffled[PATIENT_ID].map(folds).eq(1).to_numpy()
+    rng = np.random.default_rng(0)
+    for col in (RESIDUAL_TIME, EVENT, "residual_time_full", "event_full"):
+        shuffled.loc[in_fold1, col] = rng.permutation(shuffled.loc[in_fold1, col].to_numpy())
+    again = cross_validate(shuffled, featurizer, "cox", folds, evaluate_at=[365.0], **kwargs)
+    scored_fold1 = super_.oof[FOLD] == 1
+    np.testing.assert_allclose(
+        super_.oof.loc[scored_fold1, OOF_RISK], again.oof.loc[scored_fold1, OOF_RISK]
+    )
+    assert not np.allclose(
+        super_.oof.loc[~scored_fold1, OOF_RISK], again.oof.loc[~scored_fold1, OOF_RISK]
+    )
+
+
+def test_scoring_a_landmark_the_table_lacks_is_a_clear_error(small_cohort: Cohort) -> None:
+    config = TrainConfig(models=["cox"], landmarks=[0.0, 180.0], folds=3)
+    table, featurizer = landmark_table(small_cohort, config)
+    folds = assign_folds(small_cohort, config)
+    with pytest.raises(ValueError, match=r"no row at the evaluation landmark\(s\) \[365.0\]"):
+        cross_validate(table, featurizer, "cox", folds, horizon_days=365, evaluate_at=[365.0])
+
+
+def test_training_a_supermodel_logs_which_landmarks_were_fitted_and_scored(
+    small_cohort: Cohort, tmp_path: Path
+) -> None:
+    config = TrainConfig(
+        models=["cox"], landmarks=[365.0], train_landmarks=[0.0, 180.0], folds=3, n_boot=0
+    )
+    uri = f"sqlite:///{(tmp_path / 'super.db').as_posix()}"
+    result = train(small_cohort, config, tracking_uri=uri, experiment="super")
+    assert result.landmarks == [365.0]
+    (cox,) = result.results
+    assert set(cox.oof["landmark_day"]) == {365.0}
+    assert cox.by_landmark["landmark_day"].tolist() == [365.0]
+    params = _run_content(uri, result.run_ids["cox"])["params"]
+    assert params["landmarks"] == "365"
+    assert params["train_landmarks"] == "0,180,365"
+    assert int(params["n_scored_rows"]) == len(cox.oof) < int(params["n_landmark_rows"])
+    assert result.n_rows == int(params["n_landmark_rows"])
