@@ -15,10 +15,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from starlette.concurrency import run_in_threadpool
 
-from serving.deps import StoreDep
+from serving.deps import StoreDep, on_store
 from serving.errors import Forbidden
 from serving.store import ApiKey, AuditEvent, Store, utcnow
 
@@ -96,24 +96,23 @@ async def authenticate(
     token = credentials.credentials
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise _unauthorized("invalid API key")
-    # One indexed row from a local SQLite file takes less time than handing the lookup to a
-    # worker thread and back; a PostgreSQL round trip must not hold up the event loop.
-    if store.is_sqlite:
-        key = _lookup(store, token_hash(token))
-    else:
-        key = await run_in_threadpool(_lookup, store, token_hash(token))
+    digest = token_hash(token)
+    key = await on_store(store, lambda: _lookup(store, digest))
     if key is None or key.revoked_at is not None:
         raise _unauthorized("invalid or revoked API key")
     return Principal(key.id, key.role, key.site_id)
 
 
+# built once: SQLAlchemy caches its compiled SQL, and a Core query on a connection skips the
+# ORM session (the lookup runs on every request)
+KEY_BY_HASH = select(ApiKey.id, ApiKey.role, ApiKey.site_id, ApiKey.revoked_at).where(
+    ApiKey.token_hash == bindparam("digest")
+)
+
+
 def _lookup(store: Store, digest: str) -> Any:
-    with store.reading() as session:
-        return session.execute(
-            select(ApiKey.id, ApiKey.role, ApiKey.site_id, ApiKey.revoked_at).where(
-                ApiKey.token_hash == digest
-            )
-        ).first()
+    with store.connect() as conn:
+        return conn.execute(KEY_BY_HASH, {"digest": digest}).first()
 
 
 KeyDep = Annotated[Principal, Depends(authenticate)]

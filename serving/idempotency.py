@@ -10,12 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from serving.auth import Principal
 from serving.errors import Conflict
-from serving.store import IdempotencyRecord, Store, utcnow
+from serving.store import Base, IdempotencyRecord, Store, utcnow
 
 MAX_ATTEMPTS = 5
 
@@ -42,10 +43,23 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
+# built once (SQLAlchemy caches their compiled SQL) and run as Core statements, like the
+# other rows every request writes (see serving/service.py)
+RECORD_INSERT = insert(Base.metadata.tables[IdempotencyRecord.__tablename__])
+RECORD_BY_KEY = select(
+    IdempotencyRecord.fingerprint, IdempotencyRecord.status_code, IdempotencyRecord.response
+).where(
+    IdempotencyRecord.key_id == bindparam("key_id"),
+    IdempotencyRecord.idempotency_key == bindparam("idempotency_key"),
+)
+
+
 def lookup(store: Store, key: Principal, idem_key: str, fp: str) -> Result | None:
     """The stored first response for this key, or None; 409 if the key was used differently."""
-    with store.reading() as session:
-        record = session.get(IdempotencyRecord, (key.key_id, idem_key))
+    with store.connect() as conn:
+        record = conn.execute(
+            RECORD_BY_KEY, {"key_id": key.key_id, "idempotency_key": idem_key}
+        ).first()
     if record is None:
         return None
     if record.fingerprint != fp:
@@ -74,15 +88,16 @@ def run(
             with store.writing() as session:
                 write(session)
                 if idem_key:
-                    session.add(
-                        IdempotencyRecord(
-                            key_id=key.key_id,
-                            idempotency_key=idem_key,
-                            fingerprint=fp,
-                            status_code=status,
-                            response=body,
-                            created_at=utcnow(),
-                        )
+                    session.execute(
+                        RECORD_INSERT,
+                        {
+                            "key_id": key.key_id,
+                            "idempotency_key": idem_key,
+                            "fingerprint": fp,
+                            "status_code": status,
+                            "response": body,
+                            "created_at": utcnow(),
+                        },
                     )
         except Stale:
             continue

@@ -20,6 +20,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    Connection,
     Date,
     DateTime,
     Dialect,
@@ -228,7 +229,8 @@ class AuditEvent(Base):
 
 
 class Store:
-    """Engine and sessions. ``reading()`` for queries, ``writing()`` for one transaction."""
+    """Engine and sessions. ``reading()`` for queries, ``writing()`` for one transaction,
+    ``connect()`` for a Core query."""
 
     def __init__(self, url: str, *, synchronous: str = "NORMAL", pool_size: int = 10) -> None:
         self.url = url
@@ -267,6 +269,11 @@ class Store:
         """A session for queries; nothing it does is committed (closing it rolls back)."""
         with self._read() as session:
             yield session
+
+    def connect(self) -> Connection:
+        """A connection for a Core query, lighter than a session (no identity map, no unit of
+        work) for the lookups every request makes; nothing it does is committed."""
+        return self.engine.connect()
 
     @contextmanager
     def writing(self) -> Iterator[Session]:

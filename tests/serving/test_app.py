@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from typing import Any
 
 import httpx
@@ -11,7 +13,7 @@ from typer.testing import CliRunner
 
 from ctcmon.cli import app as cli
 from serving.auth import token_hash
-from serving.deps import get_model
+from serving.deps import get_model, on_store
 from serving.model import ModelHolder
 from serving.settings import Settings
 from serving.store import ApiKey, Store
@@ -84,3 +86,14 @@ def test_ctcmon_keys_create_prints_the_key_once_and_stores_its_hash(
     bad = CliRunner().invoke(cli, ["keys", "create", "--role", "nurse", "--site", "s"])
     assert bad.exit_code == 1
     assert "unknown role 'nurse'" in bad.output
+
+
+def test_store_work_holds_up_the_event_loop_only_on_sqlite(store: Store) -> None:
+    """A local SQLite file answers sooner than a worker thread hands back; a PostgreSQL
+    round trip must not stop the event loop serving other requests."""
+
+    async def thread_of_work() -> int:
+        return await on_store(store, threading.get_ident)
+
+    in_loop = asyncio.run(thread_of_work()) == threading.get_ident()
+    assert in_loop == store.is_sqlite

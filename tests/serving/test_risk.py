@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
-from sqlalchemy import select
+import pytest
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import func, select
+from starlette.requests import Request
 
+from cohort.records import PatientHistory
+from serving import service
 from serving.fhir import COVARIATE_URL, INDEX_DATE_URL, MARKER_SYSTEM
-from serving.store import Assessment, Store
+from serving.routes.risk import HistoryFirstRequest, RiskBody
+from serving.store import Assessment, AuditEvent, Store
 from tests.serving.conftest import PATIENT, Api
 
 HISTORY = {
@@ -165,3 +173,150 @@ def test_the_assessment_comes_back_as_a_fhir_risk_assessment(api: Api) -> None:
     assert [p["whenRange"]["high"]["value"] for p in ra["prediction"]] == [180.0, 365.0, 730.0]
     assert all(0 <= p["probabilityDecimal"] <= 1 for p in ra["prediction"])
     assert ra["method"]["coding"][0]["version"] == "1"
+
+
+def _read(request_class: type[Request], raw: bytes) -> Any:
+    """What the route gets from a JSON body read by ``request_class``: the validated body,
+    or the validation errors, or the JSON decode error."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    request = request_class({"type": "http", "method": "POST", "headers": []}, receive)
+    try:
+        value = asyncio.run(request.json())
+    except json.JSONDecodeError as exc:
+        return ("json", exc.msg, exc.pos)
+    try:
+        body = TypeAdapter(RiskBody).validate_python(value)
+    except ValidationError as exc:
+        return ("invalid", [(e["loc"], e["msg"], e["type"]) for e in exc.errors()])
+    return ("ok", type(body).__name__, body.model_dump())
+
+
+BODIES = {
+    "history": json.dumps(HISTORY),
+    "fhir": json.dumps(bundle()),
+    "models refuse": json.dumps(
+        {
+            **HISTORY,
+            "patient": {"patient_id": ""},
+            "measurements": [{"marker": "afp", "value": "high", "unit": "ng/mL", "x": 1}],
+            "extra": 1,
+        }
+    ),
+    "bad bundle": json.dumps({"resourceType": "Bundle", "entry": "x"}),
+    "not an object": "[1, 2]",
+    "bad json": '{"patient": ',
+    "duplicate key": json.dumps(HISTORY)[:-1] + ', "as_of": "2024-08-01"}',
+    # json.loads takes a lone surrogate, pydantic's parser does not
+    "lone surrogate": json.dumps(HISTORY).replace("p-0042", "p-\\ud800"),
+}
+
+
+JSON_CONTENT = {"Content-Type": "application/json"}
+
+
+@pytest.mark.parametrize("name", sorted(BODIES))
+def test_a_body_read_history_first_validates_exactly_as_json_loads_then_validation(
+    name: str,
+) -> None:
+    raw = BODIES[name].encode()
+    assert _read(HistoryFirstRequest, raw) == _read(Request, raw)
+
+
+def test_a_history_is_validated_once_straight_from_its_bytes() -> None:
+    ok, kind, _ = _read(HistoryFirstRequest, BODIES["history"].encode())
+    assert (ok, kind) == ("ok", "PatientHistory")
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": BODIES["history"].encode(), "more_body": False}
+
+    request = HistoryFirstRequest({"type": "http", "method": "POST", "headers": []}, receive)
+    assert isinstance(asyncio.run(request.json()), PatientHistory)
+
+
+def test_the_route_reads_a_history_body_history_first(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FastAPI reads JSON bodies with ``request.json()``: if it stopped, the history-first
+    read would silently stop being used (still correct, slower)."""
+    seen: list[type] = []
+    read = HistoryFirstRequest.json
+
+    async def spy(self: HistoryFirstRequest) -> Any:
+        value = await read(self)
+        seen.append(type(value))
+        return value
+
+    monkeypatch.setattr(HistoryFirstRequest, "json", spy)
+    assert api.clinician.post("/v1/risk", json=HISTORY).status_code == 200
+    assert seen == [PatientHistory]
+
+
+def test_a_body_the_models_refuse_lists_every_problem_with_the_query_s_and_stores_nothing(
+    api: Api, store: Store
+) -> None:
+    r = api.clinician.post(
+        "/v1/risk?format=xml", content=BODIES["models refuse"], headers=JSON_CONTENT
+    )
+    assert r.status_code == 422
+    assert [(p["loc"], p["msg"]) for p in r.json()["detail"]] == [
+        (["query", "format"], "Input should be 'json' or 'fhir'"),
+        (["body", "patient", "patient_id"], "String should have at least 1 character"),
+        (["body", "patient", "index_date"], "Field required"),
+        (
+            ["body", "measurements", 0, "value"],
+            "Input should be a valid number, unable to parse string as a number",
+        ),
+        (["body", "measurements", 0, "x"], "Extra inputs are not permitted"),
+        (["body", "extra"], "Extra inputs are not permitted"),
+    ]
+    with store.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Assessment)) == 0
+
+
+def test_an_unauthenticated_request_is_refused_before_its_body_is_validated(api: Api) -> None:
+    r = api.anonymous.post("/v1/risk", content=BODIES["models refuse"], headers=JSON_CONTENT)
+    assert r.status_code == 401
+
+
+def test_a_posted_assessment_is_audited_with_its_id(api: Api, store: Store) -> None:
+    a = api.clinician.post("/v1/risk", json=HISTORY).json()
+    with store.reading() as s:
+        events = [
+            (e.key_id, e.site_id, e.action, e.resource, e.patient_id, e.ref)
+            for e in s.scalars(select(AuditEvent))
+        ]
+    assert events == [
+        (api.keys.ids["clinician"], "site-a", "write", "risk", "p-0042", a["assessment_id"])
+    ]
+
+
+def test_a_retried_risk_request_with_the_same_idempotency_key_returns_the_first_assessment(
+    api: Api, store: Store
+) -> None:
+    headers = {"Idempotency-Key": "ehr-req-1"}
+    first = api.clinician.post("/v1/risk", json=HISTORY, headers=headers)
+    retry = api.clinician.post("/v1/risk", json=HISTORY, headers=headers)
+    other = api.clinician.post("/v1/risk", json={**HISTORY, "as_of": "2024-08-01"}, headers=headers)
+    assert (first.status_code, retry.status_code, other.status_code) == (200, 200, 409)
+    assert retry.json() == first.json()
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    with store.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Assessment)) == 1
+        assert s.scalar(select(func.count()).select_from(AuditEvent)) == 1
+
+
+def test_an_assessment_is_stored_with_its_audit_event_or_not_at_all(
+    api: Api, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def audit_fails(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the audit log is unavailable")
+
+    monkeypatch.setattr(service, "audit", audit_fails)
+    r = api.clinician.post("/v1/risk", json=HISTORY)
+    assert r.status_code == 500
+    assert "audit" not in r.text
+    with store.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Assessment)) == 0

@@ -11,7 +11,7 @@ from sqlalchemy import delete, text, update
 from sqlalchemy.exc import DatabaseError
 
 from serving.auth import Principal
-from serving.service import assessment_row, audit
+from serving.service import ASSESSMENT_INSERT, assessment_values, audit
 from serving.store import Assessment, AuditEvent, Base, Patient, Store, utcnow
 
 KEY = Principal("key_test", "clinician", "site-a")
@@ -55,7 +55,10 @@ def _one_assessment(store: Store) -> None:
                 created_at=utcnow(),
             )
         )
-        s.add(assessment_row(doc, KEY, "risk", None, None))
+        s.execute(
+            ASSESSMENT_INSERT,
+            {**assessment_values(doc, KEY, "risk"), "patient_pk": None, "draw_pk": None},
+        )
         audit(s, KEY, "write", "risk", "p1")
 
 
