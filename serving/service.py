@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Connection, Integer, Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from cohort.errors import CohortError, Problem
@@ -81,6 +81,42 @@ RISK_ASSESSMENT_INSERT = ASSESSMENT_INSERT.values(
 )
 
 
+# A patient's record as read before every write to it (Core rows: attribute access like the
+# ORM objects, without an identity map), and the claim on its revision.
+PATIENTS = Base.metadata.tables[Patient.__tablename__]
+PATIENT_IN_SITE = select(PATIENTS).where(
+    PATIENTS.c.site_id == bindparam("site_id"), PATIENTS.c.patient_id == bindparam("patient_id")
+)
+OUTCOME_OF = select(Base.metadata.tables[Outcome.__tablename__]).where(
+    Outcome.patient_pk == bindparam("patient_pk")
+)
+MEASUREMENTS_OF = (
+    select(
+        Measurement.date,
+        Measurement.marker,
+        Measurement.value,
+        Measurement.unit,
+        Measurement.qualifier,
+        Draw.draw_id,
+    )
+    .join(Draw, Draw.id == Measurement.draw_pk)
+    .where(Measurement.patient_pk == bindparam("patient_pk"))
+    .order_by(Measurement.date, Measurement.id)
+)
+IMAGING_OF = (
+    select(Imaging.date, Imaging.modality, Imaging.finding, Imaging.response, Imaging.criteria)
+    .where(Imaging.patient_pk == bindparam("patient_pk"))
+    .order_by(Imaging.date, Imaging.id)
+)
+CLAIM_REVISION = (
+    update(PATIENTS)
+    .where(PATIENTS.c.id == bindparam("pk"), PATIENTS.c.revision == bindparam("seen"))
+    .values(revision=bindparam("seen", type_=Integer) + 1)
+)
+DRAW_INSERT = insert(Base.metadata.tables[Draw.__tablename__]).returning(Draw.id)
+MEASUREMENT_INSERT = insert(Base.metadata.tables[Measurement.__tablename__])
+
+
 def audit(
     session: Session,
     key: Principal,
@@ -113,7 +149,7 @@ def find_patient(session: Session, key: Principal, patient_id: str) -> Patient:
     return patient
 
 
-def patient_record(patient: Patient) -> dict[str, Any]:
+def patient_record(patient: Patient | Row[Any]) -> dict[str, Any]:
     return {
         PATIENT_ID: patient.patient_id,
         SITE_ID: patient.site_id,
@@ -173,11 +209,7 @@ def assessment_values(doc: dict[str, Any], key: Principal, source: str) -> dict[
 
 def _bump(session: Session, patient_pk: int, revision: int) -> None:
     """Claim the patient's record for this write; Stale if someone wrote to it since we read."""
-    done = session.execute(
-        update(Patient)
-        .where(Patient.id == patient_pk, Patient.revision == revision)
-        .values(revision=revision + 1)
-    )
+    done = session.execute(CLAIM_REVISION, {"pk": patient_pk, "seen": revision})
     if done.rowcount != 1:  # type: ignore[attr-defined]
         raise Stale()
 
@@ -277,14 +309,17 @@ def patient_record_dict(record: PatientRecord, covariates: dict[str, Any]) -> di
 # ---- the stored record of one patient ----
 @dataclass
 class Snapshot:
-    """A patient's stored record as read at one revision."""
+    """A patient's stored record as read at one revision.
 
-    patient: Patient
+    ``patient`` and ``outcome`` are rows with the columns of ``patients`` and ``outcomes``.
+    """
+
+    patient: Row[Any]
     measurements: list[MeasurementRecord] = field(default_factory=list)
     imaging: list[ImagingRecord] = field(default_factory=list)
     taken: set[tuple[date, str]] = field(default_factory=set)
     draw_ids: set[str] = field(default_factory=set)
-    outcome: Outcome | None = None
+    outcome: Row[Any] | None = None
 
     def history(self, **kw: Any) -> PatientHistory:
         return PatientHistory(
@@ -295,28 +330,20 @@ class Snapshot:
         )
 
 
-def snapshot(session: Session, key: Principal, patient_id: str, manifest: Manifest) -> Snapshot:
+def snapshot(conn: Connection, key: Principal, patient_id: str, manifest: Manifest) -> Snapshot:
     """The patient's record in canonical units (markers the model does not know are left out).
 
     Rows are read as plain tuples and the records built without re-validation: they were
     validated when stored, and a patient's record is read on every draw submitted.
     """
-    patient = find_patient(session, key, patient_id)
-    snap = Snapshot(patient=patient, outcome=session.get(Outcome, patient.id))
-    rows = session.execute(
-        select(
-            Measurement.date,
-            Measurement.marker,
-            Measurement.value,
-            Measurement.unit,
-            Measurement.qualifier,
-            Draw.draw_id,
-        )
-        .join(Draw, Draw.id == Measurement.draw_pk)
-        .where(Measurement.patient_pk == patient.id)
-        .order_by(Measurement.date, Measurement.id)
-    )
-    for when, marker, value, unit, qualifier, draw_id in rows:
+    patient = conn.execute(
+        PATIENT_IN_SITE, {"site_id": key.site_id, "patient_id": patient_id}
+    ).first()
+    if patient is None:
+        raise NotFound(f"no patient {patient_id!r} at site {key.site_id!r}")
+    pk = {"patient_pk": patient.id}
+    snap = Snapshot(patient=patient, outcome=conn.execute(OUTCOME_OF, pk).first())
+    for when, marker, value, unit, qualifier, draw_id in conn.execute(MEASUREMENTS_OF, pk):
         snap.taken.add((when, marker))
         snap.draw_ids.add(draw_id)
         if marker in manifest.markers:
@@ -330,12 +357,7 @@ def snapshot(session: Session, key: Principal, patient_id: str, manifest: Manife
                     draw_id=draw_id,
                 )
             )
-    scans = session.execute(
-        select(Imaging.date, Imaging.modality, Imaging.finding, Imaging.response, Imaging.criteria)
-        .where(Imaging.patient_pk == patient.id)
-        .order_by(Imaging.date, Imaging.id)
-    )
-    for when, modality, finding, response, criteria in scans:
+    for when, modality, finding, response, criteria in conn.execute(IMAGING_OF, pk):
         snap.imaging.append(
             ImagingRecord.model_construct(
                 date=when.isoformat(),
@@ -349,8 +371,8 @@ def snapshot(session: Session, key: Principal, patient_id: str, manifest: Manife
 
 
 def _read(store: Store, key: Principal, patient_id: str, manifest: Manifest) -> Snapshot:
-    with store.reading() as session:
-        return snapshot(session, key, patient_id, manifest)
+    with store.connect() as conn:
+        return snapshot(conn, key, patient_id, manifest)
 
 
 # ---- POST /v1/patients/{id}/draws ----
@@ -471,40 +493,46 @@ def _draw_writer(
 ) -> Callable[[Session], None]:
     when = date.fromisoformat(body.date)
 
-    def write(session: Session) -> None:
-        _bump(session, snap.patient.id, snap.patient.revision)
-        draw = Draw(
-            patient_pk=snap.patient.id,
-            draw_id=draw_id,
-            date=when,
-            created_at=utcnow(),
-            key_id=key.key_id,
-        )
-        session.add(draw)
-        session.flush()
+    def measurements(draw_pk: int) -> list[dict[str, Any]]:
+        rows = []
         for m in body.measurements:
             spec = manifest.markers[m.marker]
             factor = conversion_factor(m.unit, spec.unit, spec.conversions)
             assert factor is not None  # the contract check refused unknown units
-            session.add(
-                Measurement(
-                    draw_pk=draw.id,
-                    patient_pk=snap.patient.id,
-                    date=when,
-                    marker=m.marker,
-                    value=m.value * factor,
-                    unit=spec.unit,
-                    original_value=m.value,
-                    original_unit=m.unit,
-                    qualifier=m.qualifier or None,
-                )
+            rows.append(
+                {
+                    "draw_pk": draw_pk,
+                    "patient_pk": snap.patient.id,
+                    "date": when,
+                    "marker": m.marker,
+                    "value": m.value * factor,
+                    "unit": spec.unit,
+                    "original_value": m.value,
+                    "original_unit": m.unit,
+                    "qualifier": m.qualifier or None,
+                }
             )
+        return rows
+
+    def write(session: Session) -> None:
+        _bump(session, snap.patient.id, snap.patient.revision)
+        draw_pk = session.execute(
+            DRAW_INSERT,
+            {
+                "patient_pk": snap.patient.id,
+                "draw_id": draw_id,
+                "date": when,
+                "created_at": utcnow(),
+                "key_id": key.key_id,
+            },
+        ).scalar_one()
+        session.execute(MEASUREMENT_INSERT, measurements(draw_pk))
         session.execute(
             ASSESSMENT_INSERT,
             {
                 **assessment_values(doc, key, "draw"),
                 "patient_pk": snap.patient.id,
-                "draw_pk": draw.id,
+                "draw_pk": draw_pk,
             },
         )
         audit(session, key, "write", "draw", snap.patient.patient_id, doc["assessment_id"])

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from serving import service
 from serving.auth import ClinicianKey
-from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep
+from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep, on_store
 from serving.routes import respond
 from serving.routes.risk import ERRORS
 from serving.schemas import (
@@ -45,7 +45,7 @@ def read(patient_id: PatientId, key: ClinicianKey, store: StoreDep) -> PatientOu
 
 
 @router.post("/{patient_id}/draws", status_code=201, response_model=Assessment, responses=ERRORS)
-def add_draw(
+async def add_draw(
     patient_id: PatientId,
     body: DrawIn,
     key: ClinicianKey,
@@ -56,7 +56,10 @@ def add_draw(
 ) -> JSONResponse:
     """Store one blood draw and return the assessment it yields (both or neither are stored)."""
     limit = settings.max_days_before_index
-    result = service.submit_draw(store, model, key, patient_id, body, idempotency_key, limit)
+    result = await on_store(
+        store,
+        lambda: service.submit_draw(store, model, key, patient_id, body, idempotency_key, limit),
+    )
     return respond(result)
 
 

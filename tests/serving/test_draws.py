@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
+from serving import service
 from serving.store import Assessment, AuditEvent, Draw, Measurement, Store
 from tests.serving.conftest import PATIENT, Api, draw
 
@@ -229,3 +231,22 @@ def test_every_read_and_write_is_in_the_audit_log_with_the_key_id(
         (kid, "write", "draw"),
         (kid, "read", "assessments"),
     ]
+
+
+def test_a_draw_whose_audit_event_cannot_be_written_stores_nothing(
+    api: Api, patient: dict[str, Any], store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The draw, its values and its assessment are inserted before the audit event fails."""
+
+    def audit_fails(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("the audit log is unavailable")
+
+    monkeypatch.setattr(service, "audit", audit_fails)
+    r = api.clinician.post("/v1/patients/p-0042/draws", json=draw("2024-04-10"))
+    assert r.status_code == 500 and "audit" not in r.text
+    assert (count(store, Draw), count(store, Measurement), count(store, Assessment)) == (0, 0, 0)
+    monkeypatch.undo()
+    again = api.clinician.post("/v1/patients/p-0042/draws", json=draw("2024-04-10"))
+    assert again.status_code == 201, again.text  # nothing half-written blocks the retry
+    assert (count(store, Draw), count(store, Assessment)) == (1, 1)
+    assert count(store, Measurement) == len(draw("2024-04-10")["measurements"])
