@@ -2,7 +2,7 @@
 Run by hand, never a test.
 
     /work/venv/bin/python benchmarks/bench_serving.py [--tracking-uri URI --cohort DIR] [--requests 200]
-        [--load-seconds 60] [--clients 16] [--rate 200] [--patients 640] [--workers 1]
+        [--load-seconds 60] [--clients 16] [--rate 200] [--patients 640] [--workers 2]
         [--load-tool wrk|python]
         [--database-url URL]   # an empty database: the load registers fixed patient ids
 
