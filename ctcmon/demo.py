@@ -107,6 +107,7 @@ def _leadtime(result: DemoResult, cohort: Any, uri: str) -> None:
         "specificity",
         "lead_median",
         "lead_median_ci",
+        "episode_lead_median",
         "false_alarms_per_patient_year",
     )
     result.summary["leadtime"] = {

@@ -1,0 +1,51 @@
+"""``ctcmon demo``, the README's main job, as a user runs it (a smaller cohort)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tests.ctcmon.test_cli import ctcmon
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    workdir = tmp_path_factory.mktemp("demo") / "out"
+    res = ctcmon("demo", "--workdir", workdir, "--patients", "300", "--seed", "3")
+    assert res.returncode == 0, res.stderr
+    return workdir, {"text": res.stdout}
+
+
+def test_the_demo_summary_names_the_champion_its_gain_and_both_lead_times(
+    demo: tuple[Path, dict],
+) -> None:
+    text = demo[1]["text"]
+    assert "best model:" in text and "vs baseline (no markers): AUC" in text
+    assert "registered as ctcmon-recurrence version 1 (alias champion)" in text
+    ctc = next(line for line in text.splitlines() if "lead time, ctc_total>=2" in line)
+    assert "median lead over imaging" in ctc and "from the ongoing alarm episode" in ctc
+    assert "Traceback" not in text
+
+
+def test_the_demo_leaves_a_registered_champion_and_its_reports(demo: tuple[Path, dict]) -> None:
+    workdir = demo[0]
+    client = MlflowClient(tracking_uri=f"sqlite:///{(workdir / 'mlflow.db').as_posix()}")
+    champion = client.get_model_version_by_alias("ctcmon-recurrence", "champion")
+    assert str(champion.version) == "1"
+    for report in ("describe/report.html", "leadtime/report.html"):
+        assert (workdir / report).stat().st_size > 1000
+
+
+def test_the_demo_json_carries_the_same_figures(tmp_path: Path) -> None:
+    res = ctcmon("demo", "--workdir", tmp_path / "j", "--patients", "120", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["ok"] is True and str(out["champion"]["version"]) == "1"
+    ctc = out["leadtime"]["ctc_total>=2"]
+    assert ctc["lead_median"] > 0 and ctc["episode_lead_median"] > 0
+    assert set(out["steps_seconds"]) >= {"simulate", "train", "leadtime"}
