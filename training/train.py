@@ -106,7 +106,8 @@ def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, L
 
     Rows at the evaluation landmarks and at ``config.train_landmarks`` (fitting only).
     """
-    landmarks = sorted({*evaluation_landmarks(cohort, config), *(config.train_landmarks or [])})
+    scored_at = evaluation_landmarks(cohort, config)
+    landmarks = sorted({*scored_at, *(config.train_landmarks or [])})
     train_horizon = max(config.horizon_days, *config.serving_horizons)
     featurizer = LandmarkFeatures.from_manifest(cohort.manifest)
     table = build_landmark_table(
@@ -114,11 +115,8 @@ def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, L
     )
     if table.empty:
         raise ValueError(f"no patient is at risk at landmarks {landmarks}: nothing to train on")
-    scored = table[LANDMARK_DAY].isin(evaluation_landmarks(cohort, config))
-    if not scored.any():
-        raise ValueError(
-            f"no patient is at risk at the evaluation landmarks {evaluation_landmarks(cohort, config)}"
-        )
+    if not table[LANDMARK_DAY].isin(scored_at).any():
+        raise ValueError(f"no patient is at risk at the evaluation landmarks {scored_at}")
     points = table[[PATIENT_ID, LANDMARK_DAY]]
     featurizer.fit(LandmarkInput.from_cohort(cohort, points))
     return table, featurizer
@@ -347,10 +345,11 @@ def _config_params(
 ) -> dict[str, Any]:
     params = {k: v for k, v in asdict(config).items() if k != "models"}
     days = table[LANDMARK_DAY]
-    params["landmarks"] = _days(days[days.isin(evaluate_at)].unique())
+    scored = days.isin(evaluate_at)
+    params["landmarks"] = _days(days[scored].unique())
     params["train_landmarks"] = _days(days.unique()) if config.train_landmarks else None
     params["n_landmark_rows"] = len(table)
-    params["n_scored_rows"] = int(days.isin(evaluate_at).sum())
+    params["n_scored_rows"] = int(scored.sum())
     return params
 
 
