@@ -294,8 +294,8 @@ def log_constant_model(folder: Path, assessment: dict[str, Any], body: dict[str,
     ``ConstantPipeline``, logged to a new MLflow store in ``folder``; its tracking URI."""
     import mlflow
 
-    from training.packaging import MODEL_ARTIFACT, CtcmonRiskModel
-    from training.tracking import use_tracking
+    from models.packaging import MODEL_ARTIFACT, CtcmonRiskModel
+    from tracking.locations import use_tracking
 
     uri = use_tracking(f"sqlite:///{(folder / 'floor-mlflow.db').as_posix()}", "bench-floor")
     # MLflow narrates logging and registering on stderr and the log; the benchmark's output

@@ -330,13 +330,13 @@ def compare(
     as_json: JsonOpt = False,
 ) -> None:
     """The model comparison table, read back from MLflow."""
-    from training import tracking
+    from tracking import locations, registry
 
     def work() -> Any:
-        tracking.use_tracking(tracking_uri, experiment)
-        return tracking.comparison_table(
+        locations.use_tracking(tracking_uri, experiment)
+        return registry.comparison_table(
             experiment, latest_only=not all_runs
-        ), tracking.champion_version()
+        ), registry.champion_version()
 
     table, champ = guarded(as_json, work)
     if as_json:
@@ -368,13 +368,13 @@ def predict(
 ) -> None:
     """Score a cohort with a packaged model: one row per patient at risk per landmark."""
     from cohort.load import load_cohort
-    from training import tracking
+    from tracking import locations
     from training.predict import score_cohort
 
     def work() -> Any:
         if out_file.suffix not in (".parquet", ".csv"):
             raise ValueError(f"--out must end in .parquet or .csv, got {out_file.name!r}")
-        tracking.use_tracking(tracking_uri, tracking.DEFAULT_EXPERIMENT)
+        locations.use_tracking(tracking_uri, locations.DEFAULT_EXPERIMENT)
         cohort = load_cohort(cohort_dir)
         with progress("scoring"):
             scored, metrics = score_cohort(

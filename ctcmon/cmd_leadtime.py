@@ -58,7 +58,7 @@ def leadtime(
 ) -> None:
     """Lead time of marker and model alarms over imaging-confirmed recurrence, with its cost."""
     from cohort.load import load_cohort
-    from training.leadtime import run_leadtime
+    from evaluation import run_leadtime
 
     def work() -> Any:
         cohort = load_cohort(cohort_dir)
@@ -79,7 +79,7 @@ def leadtime(
 
     result = guarded(as_json, work)
     if as_json:
-        from training.leadtime.report import json_payload
+        from evaluation.report import json_payload
 
         emit_json({"ok": True, **json_payload(result)})
         return
@@ -87,7 +87,7 @@ def leadtime(
 
 
 def _print_summary(result: Any) -> None:
-    from training.leadtime.report import ci_num, ci_pct, hr_text, num, pct
+    from evaluation.report import ci_num, ci_pct, hr_text, num, pct
 
     c, s = result.cohort, result.settings
     out.print(

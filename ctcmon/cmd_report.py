@@ -31,7 +31,7 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """The model's report (TRIPOD+AI items) generated from its MLflow run."""
-    from training.report import build_model_report
+    from reporting import build_model_report
 
     def work() -> Any:
         with progress(f"building the report of {model}"):

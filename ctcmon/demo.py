@@ -97,7 +97,7 @@ def run_demo(
 
 
 def _leadtime(result: DemoResult, cohort: Any, uri: str) -> None:
-    from training.leadtime import run_leadtime
+    from evaluation import run_leadtime
 
     out = result.workdir / "leadtime"
     lt = run_leadtime(cohort, model_uri=CHAMPION_URI, out_dir=out, n_boot=200, tracking_uri=uri)
@@ -116,7 +116,7 @@ def _leadtime(result: DemoResult, cohort: Any, uri: str) -> None:
 
 
 def _report(result: DemoResult, uri: str) -> None:
-    from training.report import build_model_report
+    from reporting import build_model_report
 
     out = result.workdir / "model-report"
     build_model_report(CHAMPION_URI, out, tracking_uri=uri)

@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from importlib.metadata import version
 from typing import Any
 
 import anyio
@@ -21,7 +22,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-import ctcmon
 from serving.errors import Invalid, ServiceError
 from serving.middleware import Guard
 from serving.model import ModelHolder, poll
@@ -77,7 +77,7 @@ def create_app(
 
     app = FastAPI(
         title="ctcmon",
-        version=ctcmon.__version__,
+        version=version("ctcmon"),
         summary="Recurrence risk after each blood draw, and what it means for imaging.",
         lifespan=lifespan,
     )

@@ -19,10 +19,10 @@ from typing import Any
 import mlflow
 from mlflow.tracking import MlflowClient
 
+from models.packaging import load_pipeline
 from models.pipeline import RiskPipeline
 from serving.store import utcnow
-from training.packaging import load_pipeline
-from training.tracking import resolve_tracking_uri
+from tracking.locations import resolve_tracking_uri
 
 log = logging.getLogger(__name__)
 

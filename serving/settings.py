@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     env: Literal["development", "production"] = "development"
     database_url: str = DEFAULT_DATABASE_URL
     model_uri: str = DEFAULT_MODEL_URI
-    # MLflow's location: this, else MLFLOW_TRACKING_URI, else ./mlflow.db (training.tracking)
+    # MLflow's location: this, else MLFLOW_TRACKING_URI, else ./mlflow.db (tracking.locations)
     tracking_uri: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     max_body_bytes: int = Field(default=2_000_000, gt=0)

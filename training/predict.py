@@ -12,8 +12,8 @@ import pandas as pd
 from cohort.cohort import Cohort
 from cohort.vocabulary import EVENT, LANDMARK_DAY, PATIENT_ID, TIME, risk_column
 from features.landmark import default_landmarks
+from models.packaging import load_pipeline
 from training.metrics import landmark_metrics
-from training.packaging import load_pipeline
 
 log = logging.getLogger(__name__)
 

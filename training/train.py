@@ -28,7 +28,8 @@ from features.landmark import (
 )
 from models import MODEL_NAMES
 from models.pipeline import DEFAULT_HORIZONS
-from training import tracking
+from tracking import locations, registry
+from training import mlflow_runs
 from training.calibration import calibration_table, smooth_calibration
 from training.cv import folds_from_file, patient_folds
 from training.evaluate import OOF_RISK, CVResult, cross_validate, fit_pipeline
@@ -87,9 +88,9 @@ def check_config(config: TrainConfig) -> TrainConfig:
         )
     if not config.horizon_days > 0:
         raise ValueError(f"--horizon must be > 0 days, got {config.horizon_days!r}")
-    if config.select_by not in tracking.COMPARISON_COLUMNS:
+    if config.select_by not in registry.COMPARISON_COLUMNS:
         raise ValueError(
-            f"cannot select by {config.select_by!r}; choose from {list(tracking.COMPARISON_COLUMNS)}"
+            f"cannot select by {config.select_by!r}; choose from {list(registry.COMPARISON_COLUMNS)}"
         )
     if not 0 < config.specificity < 1:
         raise ValueError(f"specificity must be in (0, 1), got {config.specificity!r}")
@@ -134,7 +135,7 @@ def train(
     config: TrainConfig,
     *,
     tracking_uri: str | None = None,
-    experiment: str = tracking.DEFAULT_EXPERIMENT,
+    experiment: str = locations.DEFAULT_EXPERIMENT,
     register: bool = False,
     progress: Progress | None = None,
     workers: int | None = None,
@@ -163,7 +164,7 @@ def train(
     say(f"training {n} model(s)", 0.0)
     with _model_runs(jobs, workers) as outcomes:
         # while the workers start: open (maybe create) the store, draw the shared figures
-        uri = tracking.use_tracking(tracking_uri, experiment)
+        uri = locations.use_tracking(tracking_uri, experiment)
         scored = table[table[LANDMARK_DAY].isin(evaluate_at)]
         shared_figures = _rendered(_cohort_figures(scored, cohort, config.horizon_days))
         example = _input_example(cohort)
@@ -171,7 +172,7 @@ def train(
         for i, done in enumerate(outcomes):
             started = clock.perf_counter()
             figures = {**shared_figures, **done.figures}
-            run_ids[done.result.name] = tracking.log_model_run(
+            run_ids[done.result.name] = mlflow_runs.log_model_run(
                 done.result, cohort, params, figures, example
             )
             done.seconds["mlflow"] = clock.perf_counter() - started
@@ -355,10 +356,10 @@ def _config_params(
 
 def _register(results: list[CVResult], run_ids: dict[str, str], metric: str) -> dict[str, Any]:
     metrics = {r.name: r.metrics for r in results}
-    best = tracking.best_run(run_ids, metrics, metric)
-    version = tracking.register_champion(run_ids[best], metric, metrics[best][metric])
+    best = registry.best_run(run_ids, metrics, metric)
+    version = registry.register_champion(run_ids[best], metric, metrics[best][metric])
     return {
-        "name": tracking.REGISTERED_MODEL,
+        "name": locations.REGISTERED_MODEL,
         "version": version,
         "model": best,
         "run_id": run_ids[best],
@@ -427,7 +428,7 @@ def _cohort_figures(table: pd.DataFrame, cohort: Cohort, horizon: float) -> dict
 def summary_rows(results: Sequence[CVResult]) -> pd.DataFrame:
     """The comparison table printed after training (same columns as ``ctcmon compare``)."""
     rows = [
-        {"model": r.name, **{c: r.metrics.get(c, np.nan) for c in tracking.COMPARISON_COLUMNS}}
+        {"model": r.name, **{c: r.metrics.get(c, np.nan) for c in registry.COMPARISON_COLUMNS}}
         for r in results
     ]
     return (

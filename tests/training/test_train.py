@@ -14,9 +14,10 @@ from mlflow.tracking import MlflowClient
 from cohort.cohort import Cohort
 from cohort.records import history_from_cohort
 from cohort.vocabulary import EVENT, FOLD, PATIENT_ID, RESIDUAL_TIME
+from models.packaging import load_pipeline
+from tracking.locations import CHAMPION, REGISTERED_MODEL, use_tracking
+from tracking.registry import comparison_table
 from training.evaluate import OOF_RISK, alarm_policy, cross_validate, expected_lead_days
-from training.packaging import load_pipeline
-from training.tracking import CHAMPION, REGISTERED_MODEL, comparison_table, use_tracking
 from training.train import (
     TrainConfig,
     _model_runs,

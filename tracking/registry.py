@@ -1,0 +1,102 @@
+"""The model registry (champion alias) and the comparison table read back from MLflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from models.packaging import MODEL_ARTIFACT
+from tracking.locations import CHAMPION, DEFAULT_EXPERIMENT, REGISTERED_MODEL
+
+# higher is better for these; lower for the rest
+HIGHER_IS_BETTER = {"auc", "harrell_c", "uno_c"}
+
+
+def best_run(run_ids: dict[str, str], metrics: dict[str, dict[str, float]], metric: str) -> str:
+    """The model name whose OOF ``metric`` is best (NaN never wins)."""
+    sign = 1.0 if metric in HIGHER_IS_BETTER else -1.0
+    scored = {n: sign * metrics[n].get(metric, np.nan) for n in run_ids}
+    finite = {n: v for n, v in scored.items() if np.isfinite(v)}
+    if not finite:
+        raise ValueError(f"no model has a finite {metric!r}; cannot pick a champion")
+    return max(finite, key=lambda n: finite[n])
+
+
+def register_champion(run_id: str, metric: str, value: float) -> str:
+    """Register the run's model as ``ctcmon-recurrence`` and move alias ``champion`` to it."""
+    version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", REGISTERED_MODEL)
+    client = MlflowClient()
+    client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version.version)
+    client.set_model_version_tag(
+        REGISTERED_MODEL, version.version, "selected_by", f"{metric}={value:.4f}"
+    )
+    return str(version.version)
+
+
+def comparison_table(
+    experiment: str = DEFAULT_EXPERIMENT, latest_only: bool = True
+) -> pd.DataFrame:
+    """The model comparison read back from MLflow: one row per (latest) run of each model."""
+    exp = mlflow.get_experiment_by_name(experiment)
+    if exp is None:
+        raise ValueError(
+            f"no MLflow experiment named {experiment!r} at {mlflow.get_tracking_uri()}"
+        )
+    runs = mlflow.search_runs(
+        [exp.experiment_id],
+        filter_string="tags.`ctcmon.model` != ''",
+        order_by=["attributes.start_time DESC"],
+    )
+    if runs.empty:
+        raise ValueError(
+            f"experiment {experiment!r} has no ctcmon runs yet; run `ctcmon train` first"
+        )
+    runs = (
+        runs[runs["tags.mlflow.parentRunId"].isna()] if "tags.mlflow.parentRunId" in runs else runs
+    )
+    if latest_only:
+        runs = runs.drop_duplicates("tags.ctcmon.model", keep="first")
+    return _tidy(runs)
+
+
+COMPARISON_COLUMNS = (
+    "harrell_c",
+    "uno_c",
+    "auc",
+    "auc_low",
+    "auc_high",
+    "brier",
+    "integrated_brier",
+    "calibration_slope",
+    "ici",
+    "fit_seconds",
+)
+
+
+def _tidy(runs: pd.DataFrame) -> pd.DataFrame:
+    out = pd.DataFrame(
+        {
+            "model": runs["tags.ctcmon.model"],
+            "run_id": runs["run_id"],
+            "cohort": runs.get("tags.ctcmon.cohort"),
+            "horizon_days": runs.get("params.horizon_days"),
+        }
+    )
+    for col in COMPARISON_COLUMNS:
+        key = f"metrics.{col}"
+        out[col] = runs.get(key, np.nan)
+    return out.sort_values("auc", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def champion_version() -> dict[str, Any] | None:
+    """The registered champion (name, version, run id), or None if there is none."""
+    client = MlflowClient()
+    try:
+        mv = client.get_model_version_by_alias(REGISTERED_MODEL, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return None
+    return {"name": REGISTERED_MODEL, "version": str(mv.version), "run_id": mv.run_id}

@@ -1,0 +1,146 @@
+"""One MLflow run per trained model: params, OOF metrics, nested fold runs, figures, the model."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from mlflow.data.pandas_dataset import from_pandas
+
+from cohort.cohort import Cohort
+from models.packaging import MODEL_ARTIFACT, CtcmonRiskModel
+from tracking.locations import git_commit
+from training.evaluate import CVResult
+from training.plots import png_bytes
+
+
+def _finite(metrics: dict[str, float]) -> dict[str, float]:
+    return {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)}
+
+
+def _params(config: dict[str, Any], model_params: dict[str, Any]) -> dict[str, str]:
+    flat = {**config, **{f"model.{k}": v for k, v in model_params.items()}}
+    return {k: str(v)[:500] for k, v in flat.items()}
+
+
+def log_model_run(
+    result: CVResult,
+    cohort: Cohort,
+    config: dict[str, Any],
+    figures: Mapping[str, Figure | bytes],
+    input_example: list[dict[str, Any]] | None,
+) -> str:
+    """One parent run for ``result`` (nested runs per fold); returns the run id.
+
+    ``figures`` are Figures or their PNG bytes (see ``png_bytes``), logged as ``figures/<name>.png``.
+    """
+    assert result.pipeline is not None, "fit the pipeline before logging"
+    with mlflow.start_run(run_name=result.name) as run:
+        mlflow.set_tags(_tags(result, cohort))
+        mlflow.log_params(_params(config, result.params))
+        mlflow.log_metrics(_finite(result.metrics))
+        _log_by_landmark(result.by_landmark)
+        _log_dataset(cohort)
+        for fold in result.fold_metrics:
+            with mlflow.start_run(run_name=f"{result.name}-fold{int(fold['fold'])}", nested=True):
+                mlflow.set_tag("ctcmon.fold", int(fold["fold"]))
+                mlflow.log_metrics(_finite({k: v for k, v in fold.items() if k != "fold"}))
+        _log_tables_and_figures(result, figures)
+        with warnings.catch_warnings():
+            # The assessment's nested fields (risk by horizon, imaging, drivers) are typed
+            # ``Any`` for MLflow; the pipeline itself validates its input histories.
+            warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")
+            mlflow.pyfunc.log_model(
+                name=MODEL_ARTIFACT,
+                python_model=CtcmonRiskModel(result.pipeline),
+                input_example=input_example,
+                pip_requirements=_requirements(),
+            )
+        return run.info.run_id
+
+
+def _tags(result: CVResult, cohort: Cohort) -> dict[str, str]:
+    tags = {
+        "ctcmon.model": result.name,
+        "ctcmon.cohort": cohort.manifest.name,
+        "ctcmon.cohort_digest": cohort.digest,
+        "ctcmon.endpoint": cohort.manifest.endpoint,
+        "ctcmon.version": version("ctcmon"),
+        "ctcmon.horizon_days": str(result.horizon_days),
+    }
+    commit = git_commit()
+    if commit:
+        tags["mlflow.source.git.commit"] = commit
+    if result.notes:
+        tags["ctcmon.notes"] = " | ".join(result.notes)[:4000]
+    return tags
+
+
+def _log_by_landmark(by_landmark: pd.DataFrame) -> None:
+    """Per-landmark AUC/Brier as metric steps (step = landmark day), so MLflow plots them."""
+    if by_landmark.empty:
+        return
+    days = by_landmark["landmark_day"].to_numpy(dtype=float)
+    for key in ("auc", "brier"):
+        for day, value in zip(days, by_landmark.get(key, []), strict=False):
+            if np.isfinite(value):
+                mlflow.log_metric(f"{key}_by_landmark", float(value), step=int(day))
+
+
+def _log_dataset(cohort: Cohort) -> None:
+    with warnings.catch_warnings():
+        # a local folder matches two equivalent MLflow source types; MLflow picks one
+        warnings.filterwarnings(
+            "ignore", message=".*dataset source can be interpreted in multiple ways"
+        )
+        dataset = from_pandas(
+            cohort.patients,
+            source=str(Path(cohort.source).resolve()) if cohort.source else "memory",
+            name=cohort.manifest.name,
+            digest=cohort.digest[:36],
+        )
+    mlflow.log_input(dataset, context="training")
+
+
+def _log_tables_and_figures(result: CVResult, figures: Mapping[str, Figure | bytes]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "evaluation"
+        folder.mkdir()
+        result.oof.to_csv(folder / "oof_predictions.csv", index=False)
+        result.by_landmark.to_csv(folder / "metrics_by_landmark.csv", index=False)
+        pd.DataFrame(result.fold_metrics).to_csv(folder / "metrics_by_fold.csv", index=False)
+        if not result.decision_curve.empty:
+            result.decision_curve.to_csv(folder / "decision_curve.csv", index=False)
+        if "calibration_table" in result.calibration:
+            result.calibration["calibration_table"].to_csv(
+                folder / "calibration_table.csv", index=False
+            )
+        mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+        if figures:
+            pictures = Path(tmp) / "figures"
+            pictures.mkdir()
+            for name, fig in figures.items():
+                png = fig if isinstance(fig, bytes) else png_bytes(fig)
+                (pictures / f"{name}.png").write_bytes(png)
+            mlflow.log_artifacts(str(pictures), artifact_path="figures")
+
+
+def _requirements() -> list[str]:
+    pkgs = (
+        "numpy",
+        "pandas",
+        "scikit-learn",
+        "scikit-survival",
+        "xgboost",
+        "pydantic",
+        "lifelines",
+    )
+    return [f"{p}=={version(p)}" for p in pkgs]
