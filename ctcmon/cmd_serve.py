@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -163,6 +164,8 @@ def register(app: typer.Typer) -> None:
             for name, value in (
                 ("CTCMON_MODEL_URI", settings.model_uri),
                 ("CTCMON_TRACKING_URI", holder.tracking_uri),
+                # one signing secret for all workers: a session started on one is valid on all
+                ("CTCMON_SESSION_SECRET", settings.session_secret or secrets.token_urlsafe(32)),
             ):
                 os.environ[name] = value
             guarded(False, lambda: serve_workers(host, port, workers))

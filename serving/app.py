@@ -28,6 +28,7 @@ from serving.model import ModelHolder, poll
 from serving.routes import export, health, model, patients, risk
 from serving.settings import Settings
 from serving.store import Store
+from serving.web import mount as mount_web
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ def create_app(
     app.state.settings = settings
     for router in (health.router, model.router, risk.router, patients.router, export.router):
         app.include_router(router)
+    mount_web(app, settings)
     _error_handlers(app)
     if settings.cors_origins:
         app.add_middleware(

@@ -55,7 +55,10 @@ class Guard:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["status"] = message["status"]
-                message["headers"] = [*message.get("headers", []), *SAFE_HEADERS]
+                headers = list(message.get("headers", []))
+                # a response that set its own caching (static code files) keeps it
+                own = {k.lower() for k, _ in headers}
+                message["headers"] = [*headers, *(h for h in SAFE_HEADERS if h[0] not in own)]
             await send(message)
 
         try:

@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=2, ge=1)
     # a draw may precede the index date (pre-operative baseline), but not by more than this
     max_days_before_index: int = Field(default=365, ge=0)
+    # the clinician web app's session cookies are signed with this; unset in development, a
+    # random one per process (``ctcmon serve --workers N`` shares one with its workers)
+    session_secret: str | None = Field(default=None, min_length=32)
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -58,5 +62,10 @@ class Settings(BaseSettings):
         if insecure:
             raise ValueError(
                 f"CTCMON_CORS_ORIGINS has plain-http origins {insecure} in production; use https"
+            )
+        if self.session_secret is None:
+            raise ValueError(
+                "CTCMON_SESSION_SECRET is required when CTCMON_ENV=production (32+ random "
+                "characters, the same for every worker): it signs the web app's sessions"
             )
         return self
