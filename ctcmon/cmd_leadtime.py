@@ -59,27 +59,28 @@ def leadtime(
     """Lead time of marker and model alarms over imaging-confirmed recurrence, with its cost."""
     from cohort.load import load_cohort
     from evaluation import run_leadtime
+    from reporting.leadtime import publish_leadtime
 
     def work() -> Any:
         cohort = load_cohort(cohort_dir)
         with progress("lead-time analysis") as update:
-            return run_leadtime(
+            result = run_leadtime(
                 cohort,
                 model_uri=model,
                 rules=rule or None,
                 confirm=confirm,
                 specificity=specificity,
                 lookback_days=lookback,
-                out_dir=out_dir,
                 prospective_assessments=prospective,
                 n_boot=bootstrap,
                 tracking_uri=tracking_uri,
                 progress=update,
             )
+            return publish_leadtime(result, out_dir, progress=update)
 
     result = guarded(as_json, work)
     if as_json:
-        from evaluation.report import json_payload
+        from reporting.leadtime import json_payload
 
         emit_json({"ok": True, **json_payload(result)})
         return
@@ -87,7 +88,7 @@ def leadtime(
 
 
 def _print_summary(result: Any) -> None:
-    from evaluation.report import ci_num, ci_pct, hr_text, num, pct
+    from reporting.leadtime import ci_num, ci_pct, hr_text, num, pct
 
     c, s = result.cohort, result.settings
     out.print(

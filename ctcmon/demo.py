@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-log = logging.getLogger(__name__)
+from training.progress import Progress, quiet
 
-Say = Callable[[str, float | None], None]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -21,10 +21,6 @@ class DemoResult:
     tracking_uri: str
     steps: dict[str, float] = field(default_factory=dict)  # step -> seconds
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-def _quiet(description: str, fraction: float | None = None) -> None:
-    """Progress sink when nobody listens."""
 
 
 def _timed(result: DemoResult, step: str, fn: Callable[[], Any]) -> Any:
@@ -40,7 +36,7 @@ EXPERIMENT = "ctcmon-demo"
 
 
 def run_demo(
-    workdir: Path, n_patients: int = 1000, seed: int = 7, say: Say | None = None
+    workdir: Path, n_patients: int = 1000, seed: int = 7, say: Progress | None = None
 ) -> DemoResult:
     """simulate → validate → describe → train (registry) → lead time → model report."""
     from cohort.load import load_cohort
@@ -49,7 +45,7 @@ def run_demo(
     from study.describe import describe_cohort
     from training.train import TrainConfig, train
 
-    note: Say = say or _quiet
+    note: Progress = say or quiet
 
     def train_progress(description: str, fraction: float | None = None) -> None:
         note(description, None if fraction is None else 0.2 + 0.6 * fraction)
@@ -98,9 +94,11 @@ def run_demo(
 
 def _leadtime(result: DemoResult, cohort: Any, uri: str) -> None:
     from evaluation import run_leadtime
+    from reporting.leadtime import publish_leadtime
 
     out = result.workdir / "leadtime"
-    lt = run_leadtime(cohort, model_uri=CHAMPION_URI, out_dir=out, n_boot=200, tracking_uri=uri)
+    lt = run_leadtime(cohort, model_uri=CHAMPION_URI, n_boot=200, tracking_uri=uri)
+    publish_leadtime(lt, out)
     result.summary["leadtime_dir"] = str(out)
     keys = (
         "sensitivity",

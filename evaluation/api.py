@@ -3,18 +3,19 @@
 One call evaluates every rule — marker rules at each blood draw, a model's risk threshold,
 the alarms the service issued — with the same definitions (``alarms.metrics``),
 the same patient bootstrap resamples (so rules are compared paired), a threshold sweep per
-score, the truth check on simulated cohorts, and optionally writes the report and logs it
-to the model's MLflow experiment.
+score and the truth check on simulated cohorts. It computes only: ``reporting.leadtime``
+writes the report and logs the analysis to the model's MLflow experiment.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import mlflow
 import numpy as np
 import pandas as pd
 
@@ -33,74 +34,17 @@ from alarms.sweep import Sweep, sweep
 from cohort.cohort import Cohort
 from cohort.vocabulary import DAY, PATIENT_ID
 from evaluation.hazard import alarm_hazard_ratio
+from evaluation.model_source import ModelSource, model_alarms
+from evaluation.prospective import issued_alarms, read_assessments
+from evaluation.results import LeadtimeResult, RuleResult
 from evaluation.truth import latent_summary, read_truth, truth_check
-
-if TYPE_CHECKING:  # importing mlflow's pyfunc is slow and noisy: only when a model is used
-    from evaluation.model_source import ModelSource
+from tracking.locations import resolve_tracking_uri
+from training.progress import Progress, quiet
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str, float | None], None]
 DEFAULT_N_BOOT = 500
 KM_LANDMARK_DAY = 90.0  # alarm status by the 3-month visit; followed from there
-
-
-@dataclass
-class RuleResult:
-    """One rule's figures: metrics with CIs, hazard ratio, paired comparison, truth check."""
-
-    name: str
-    kind: str
-    description: str
-    threshold: float | None
-    confirm: int
-    metrics: dict[str, Any]
-    hazard_ratio: dict[str, Any]
-    variant_of: str | None = None
-    vs_reference: dict[str, Any] | None = None
-    truth: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
-
-
-@dataclass
-class LeadtimeResult:
-    """Everything the report shows; ``to_dict`` is ``leadtime.json``."""
-
-    cohort: dict[str, Any]
-    settings: dict[str, Any]
-    rules: list[RuleResult]
-    sweeps: list[Sweep]
-    truth: dict[str, Any] | None
-    notes: list[str]
-    model: dict[str, Any] | None = None
-    series: dict[str, AlarmSeries] = field(default_factory=dict, repr=False)
-    summaries: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)
-    surveillance: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    imaging: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    draw_days: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
-    files: dict[str, str] = field(default_factory=dict)
-    mlflow_run_id: str | None = None
-
-    def rule(self, name: str) -> RuleResult:
-        for r in self.rules:
-            if r.name == name:
-                return r
-        raise KeyError(f"no rule {name!r}; rules: {[r.name for r in self.rules]}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "cohort": self.cohort,
-            "settings": self.settings,
-            "model": self.model,
-            "rules": [r.to_dict() for r in self.rules],
-            "sweeps": [s.to_dict() for s in self.sweeps],
-            "truth_check": self.truth,
-            "notes": self.notes,
-            "files": self.files,
-            "mlflow_run_id": self.mlflow_run_id,
-        }
 
 
 @dataclass(frozen=True)
@@ -122,7 +66,6 @@ def run_leadtime(
     confirm: int = 1,
     specificity: float = 0.9,
     lookback_days: float = 365.0,
-    out_dir: str | Path | None = None,
     prospective_assessments: str | Path | pd.DataFrame | None = None,
     n_boot: int = DEFAULT_N_BOOT,
     seed: int = 0,
@@ -138,7 +81,7 @@ def run_leadtime(
     with a note (specificity and false-alarm rate stay defined).
     """
     s = _check_args(cohort, rules, confirm, specificity, lookback_days, n_boot, seed)
-    say: Progress = progress or _quiet
+    say: Progress = progress or quiet
     surv = surveillance_table(cohort)
     notes = _cohort_notes(surv)
     series, source = _all_series(
@@ -146,16 +89,8 @@ def run_leadtime(
     )
     say("threshold sweeps", 0.3)
     sweeps, variants = _sweeps(series, surv, s)
-    result = _evaluate([*series, *variants], cohort, surv, s, say)
-    result.sweeps = sweeps
-    result.notes = notes + _series_notes(series, sweeps) + _hr_notes(result.rules)
-    result.model = None if source is None else source.__dict__.copy()
-    _finish(result, source, out_dir, say)
-    return result
-
-
-def _quiet(_description: str, _fraction: float | None = None) -> None:
-    return None
+    notes += _series_notes(series, sweeps)
+    return _evaluate([*series, *variants], cohort, surv, s, sweeps, notes, source, say)
 
 
 def _check_args(
@@ -217,9 +152,6 @@ def _all_series(
     source = None
     if model_uri is not None:
         say(f"model alarms from {model_uri}", 0.1)
-        from evaluation.model_source import model_alarms
-        from tracking.locations import resolve_tracking_uri
-
         _point_mlflow(resolve_tracking_uri(tracking_uri))
         model_series, source = model_alarms(cohort, model_uri, surv, s.confirm)
         series.append(model_series)
@@ -230,15 +162,11 @@ def _all_series(
 
 
 def _point_mlflow(uri: str) -> None:
-    import mlflow
-
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
 
 
 def _issued(cohort: Cohort, prospective: str | Path | pd.DataFrame, confirm: int) -> AlarmSeries:
-    from evaluation.prospective import issued_alarms, read_assessments
-
     frame = prospective if isinstance(prospective, pd.DataFrame) else read_assessments(prospective)
     return issued_alarms(cohort, frame, confirm)
 
@@ -296,7 +224,7 @@ def _series_notes(series: list[AlarmSeries], sweeps: list[Sweep]) -> list[str]:
     return notes
 
 
-def _hr_notes(rules: list[RuleResult]) -> list[str]:
+def _hr_notes(rules: Sequence[RuleResult]) -> list[str]:
     return [
         f"{r.name}: hazard ratio: {r.hazard_ratio['note']}"
         for r in rules
@@ -305,7 +233,14 @@ def _hr_notes(rules: list[RuleResult]) -> list[str]:
 
 
 def _evaluate(
-    series: list[AlarmSeries], cohort: Cohort, surv: pd.DataFrame, s: _Settings, say: Progress
+    series: list[AlarmSeries],
+    cohort: Cohort,
+    surv: pd.DataFrame,
+    s: _Settings,
+    sweeps: list[Sweep],
+    notes: list[str],
+    source: ModelSource | None,
+    say: Progress,
 ) -> LeadtimeResult:
     idx = resample_index(len(surv), s.n_boot, s.seed)
     truth = read_truth(cohort)
@@ -316,14 +251,15 @@ def _evaluate(
         reps = replicates(summary, idx)
         rules.append(_rule_result(x, summary, reps, surv, truth))
         summaries[x.name], reps_by[x.name] = summary, reps
-    _paired(rules, reps_by)
+    rules = _paired(rules, reps_by)
     return LeadtimeResult(
         cohort=_cohort_info(cohort, surv),
         settings=s.__dict__.copy(),
-        rules=rules,
-        sweeps=[],
+        rules=tuple(rules),
+        sweeps=tuple(sweeps),
         truth=None if truth is None else _truth_block(surv, truth, rules),
-        notes=[],
+        notes=(*notes, *_hr_notes(rules)),
+        model=None if source is None else source.__dict__.copy(),
         series={x.name: x for x in series},
         summaries=summaries,
         surveillance=surv,
@@ -357,14 +293,19 @@ def _rule_result(
     )
 
 
-def _paired(rules: list[RuleResult], reps_by: dict[str, dict[str, np.ndarray]]) -> None:
+def _paired(rules: list[RuleResult], reps_by: dict[str, dict[str, np.ndarray]]) -> list[RuleResult]:
     """Each rule minus the first (the reference, ``ctc_total>=2`` by default)."""
     ref = rules[0]
-    for r in rules[1:]:
-        r.vs_reference = {
-            "reference": ref.name,
-            **compare(reps_by[r.name], reps_by[ref.name], r.metrics, ref.metrics),
-        }
+    return [ref] + [
+        replace(
+            r,
+            vs_reference={
+                "reference": ref.name,
+                **compare(reps_by[r.name], reps_by[ref.name], dict(r.metrics), dict(ref.metrics)),
+            },
+        )
+        for r in rules[1:]
+    ]
 
 
 def _cohort_info(cohort: Cohort, surv: pd.DataFrame) -> dict[str, Any]:
@@ -382,22 +323,3 @@ def _truth_block(
     surv: pd.DataFrame, truth: pd.DataFrame, rules: list[RuleResult]
 ) -> dict[str, Any]:
     return {"latent": latent_summary(surv, truth), "rules": {r.name: r.truth for r in rules}}
-
-
-def _finish(
-    result: LeadtimeResult, source: ModelSource | None, out_dir: str | Path | None, say: Progress
-) -> None:
-    if out_dir is not None:
-        say("writing the report", 0.9)
-        from evaluation.report import write_report
-
-        result.files = write_report(result, Path(out_dir))
-    if source is not None:
-        from evaluation.mlflow_log import log_leadtime_run
-
-        result.mlflow_run_id = log_leadtime_run(result, source)
-        if result.files:  # record the run id in the JSON beside the report
-            from evaluation.report import write_json
-
-            write_json(result, Path(result.files["json"]))
-    say("done", 1.0)

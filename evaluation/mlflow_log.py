@@ -1,64 +1,52 @@
 """Log a lead-time analysis to the model's MLflow experiment, as a new run.
 
 The training run is never touched: the analysis gets its own run, tagged
-``ctcmon.kind=leadtime`` with the model URI, its source run and the cohort digest, holding
-the headline metrics of each rule and the report files as artifacts under ``leadtime/``.
+``ctcmon.kind=leadtime`` with the model URI, its source run, the cohort digest and each
+rule's text, holding the headline metrics of each rule (``tracking.vocabulary``) and the
+report files as artifacts under ``leadtime/``.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import mlflow
 
-from evaluation.api import LeadtimeResult
 from evaluation.model_source import ModelSource
+from evaluation.results import LeadtimeResult
+from tracking.vocabulary import (
+    LEADTIME_METRICS,
+    LoggedRule,
+    RunKind,
+    Tag,
+    leadtime_metric_key,
+    rule_tags,
+)
 
 log = logging.getLogger(__name__)
 
-KIND_TAG: Final = "ctcmon.kind"
-KIND: Final = "leadtime"
-HEADLINE: Final = (
-    "sensitivity",
-    "specificity",
-    "false_alarms_per_patient_year",
-    "ppv",
-    "lead_median",
-    "lead_vs_last_negative_median",
-    "share_before_last_negative",
-    "episode_lead_median",
-)
-
-
-def metric_key(rule: str, metric: str) -> str:
-    """An MLflow-safe metric name, e.g. ``ctc_total_ge_2.sensitivity``."""
-    text = (
-        rule.replace(">=", "_ge_").replace("<=", "_le_").replace(">", "_gt_").replace("<", "_lt_")
-    )
-    text = re.sub(r"[^A-Za-z0-9_.\-]+", "_", text).strip("_")
-    return f"{text[:200]}.{metric}"
-
 
 def headline_metrics(result: LeadtimeResult) -> dict[str, float]:
+    """Each rule's ``LEADTIME_METRICS`` that have a value, keyed by ``leadtime_metric_key``."""
     out: dict[str, float] = {}
     for r in result.rules:
-        for key in HEADLINE:
-            value = r.metrics.get(key)
-            if value is not None:
-                out[metric_key(r.name, key)] = float(value)
-        if r.hazard_ratio.get("hr") is not None:
-            out[metric_key(r.name, "hazard_ratio")] = float(r.hazard_ratio["hr"])
+        values = {**r.metrics, "hazard_ratio": r.hazard_ratio.get("hr")}
+        for metric in LEADTIME_METRICS:
+            if values.get(metric) is not None:
+                out[leadtime_metric_key(r.name, metric)] = float(values[metric])
     return out
 
 
-def log_leadtime_run(result: LeadtimeResult, source: ModelSource) -> str | None:
-    """A new run in the model's experiment; None (with a note) when the model has no run."""
+def log_leadtime_run(result: LeadtimeResult, artifacts: Iterable[str | Path]) -> str | None:
+    """A new run in the model's experiment holding ``artifacts`` (the report's files) under
+    ``leadtime/``; None when the result has no model or the model has no run."""
+    if result.model is None:
+        return None
+    source = ModelSource(**result.model)
     if source.experiment_id is None:
-        result.notes.append(f"{source.model_uri} has no MLflow run: the analysis was not logged")
         return None
     with mlflow.start_run(
         experiment_id=source.experiment_id, run_name=f"leadtime-{source.model_name}"
@@ -66,20 +54,28 @@ def log_leadtime_run(result: LeadtimeResult, source: ModelSource) -> str | None:
         mlflow.set_tags(_tags(result, source))
         mlflow.log_params(_params(result))
         mlflow.log_metrics(headline_metrics(result))
-        _log_files(result)
+        for path in artifacts:
+            mlflow.log_artifact(str(path), artifact_path=RunKind.LEADTIME.value)
     log.info("lead-time analysis logged as run %s", run.info.run_id)
     return str(run.info.run_id)
 
 
+def not_logged_note(result: LeadtimeResult) -> str:
+    """The note a result gets when its model has no MLflow run to log beside."""
+    uri = None if result.model is None else result.model["model_uri"]
+    return f"{uri} has no MLflow run: the analysis was not logged"
+
+
 def _tags(result: LeadtimeResult, source: ModelSource) -> dict[str, str]:
     return {
-        KIND_TAG: KIND,
-        "ctcmon.model_uri": source.model_uri,
-        "ctcmon.model": source.model_name,
-        "ctcmon.source_run_id": source.run_id or "",
-        "ctcmon.model_risks": source.mode,
-        "ctcmon.cohort": str(result.cohort["name"]),
-        "ctcmon.cohort_digest": str(result.cohort["digest"]),
+        Tag.KIND: RunKind.LEADTIME,
+        Tag.MODEL_URI: source.model_uri,
+        Tag.MODEL: source.model_name,
+        Tag.SOURCE_RUN_ID: source.run_id or "",
+        Tag.MODEL_RISKS: source.mode,
+        Tag.COHORT: str(result.cohort["name"]),
+        Tag.COHORT_DIGEST: str(result.cohort["digest"]),
+        **rule_tags(LoggedRule(r.name, r.kind, r.variant_of) for r in result.rules),
     }
 
 
@@ -92,18 +88,3 @@ def _params(result: LeadtimeResult) -> dict[str, Any]:
         "lookback_days": s["lookback_days"],
         "n_boot": s["n_boot"],
     }
-
-
-def _log_files(result: LeadtimeResult) -> None:
-    """The report's own files (not whatever else sits in its folder); a temporary report
-    when none was asked for."""
-    if result.files:
-        for path in result.files.values():
-            mlflow.log_artifact(path, artifact_path=KIND)
-        return
-    from evaluation.report import write_report
-
-    with tempfile.TemporaryDirectory() as tmp:
-        for path in write_report(result, Path(tmp)).values():
-            mlflow.log_artifact(path, artifact_path=KIND)
-    result.files = {}  # the temporary copies are gone; the run's artifacts hold them

@@ -25,13 +25,12 @@ from alarms.surveillance import END_DAY
 from cohort.cohort import Cohort
 from cohort.vocabulary import DAY, LANDMARK_DAY, MARKER, PATIENT_ID, risk_column
 from models.packaging import load_pipeline
+from tracking.vocabulary import OOF_PREDICTIONS, Tag, evaluation_artifact
+from training.evaluate import OOF_RISK
 
 log = logging.getLogger(__name__)
 
-OOF_ARTIFACT: Final = "evaluation/oof_predictions.csv"
-OOF_RISK: Final = "oof_risk"  # training.evaluate.OOF_RISK; read here from the CSV artifact
-DIGEST_TAG: Final = "ctcmon.cohort_digest"
-HORIZON_TAG: Final = "ctcmon.horizon_days"
+OOF_ARTIFACT: Final = evaluation_artifact(OOF_PREDICTIONS)
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,9 @@ def model_alarms(
     run_id, tags, experiment_id = model_run(model_uri)
     pipeline = load_pipeline(model_uri)
     threshold = float(pipeline.alarm.threshold)
-    own_cohort = run_id is not None and tags.get(DIGEST_TAG) == cohort.digest
+    own_cohort = run_id is not None and tags.get(Tag.COHORT_DIGEST) == cohort.digest
     if own_cohort:
-        horizon = float(tags.get(HORIZON_TAG, pipeline.alarm.horizon_days))
+        horizon = float(tags.get(Tag.HORIZON_DAYS, pipeline.alarm.horizon_days))
         scores = _oof_scores(run_id)  # type: ignore[arg-type]
         mode = "out-of-fold"
     else:

@@ -23,16 +23,26 @@ from reporting.facts import ReportFacts
 from reporting.related import comparison_rows, leadtime_facts, run_csv, sibling_runs
 from reporting.resolve import ModelRef, resolve_model
 from reporting.sources import cohort_facts, predictor_facts
+from tracking.vocabulary import (
+    CALIBRATION_TABLE,
+    DECISION_CURVE,
+    FIGURES_DIR,
+    METRICS_BY_FOLD,
+    METRICS_BY_LANDMARK,
+    NOTES_SEPARATOR,
+    Tag,
+    evaluation_artifact,
+)
 from training.plots import plot_auc_by_landmark, plot_decision_curve
 
 log = logging.getLogger(__name__)
 
-REQUIRED_TAGS: Final = ("ctcmon.model", "ctcmon.cohort", "ctcmon.cohort_digest")
+REQUIRED_TAGS: Final = (Tag.MODEL, Tag.COHORT, Tag.COHORT_DIGEST)
 EVALUATION: Final = {
-    "by_landmark": "metrics_by_landmark.csv",
-    "by_fold": "metrics_by_fold.csv",
-    "calibration": "calibration_table.csv",
-    "decision_curve": "decision_curve.csv",
+    "by_landmark": METRICS_BY_LANDMARK,
+    "by_fold": METRICS_BY_FOLD,
+    "calibration": CALIBRATION_TABLE,
+    "decision_curve": DECISION_CURVE,
 }
 DPI: Final = 100
 
@@ -68,9 +78,9 @@ def collect_facts(model_uri: str, tracking_uri: str) -> ReportFacts:
 def check_ctcmon_run(ref: ModelRef, run: Run) -> None:
     """A run logged by ``ctcmon train``, or a ValueError naming the URI and what is missing."""
     tags = run.data.tags
-    missing = [t for t in REQUIRED_TAGS if not tags.get(t)]
-    if missing or tags.get("ctcmon.kind"):
-        what = f"lacks the tags {missing}" if missing else f"is a {tags['ctcmon.kind']!r} run"
+    missing = [t.value for t in REQUIRED_TAGS if not tags.get(t)]
+    if missing or tags.get(Tag.KIND):
+        what = f"lacks the tags {missing}" if missing else f"is a {tags[Tag.KIND]!r} run"
         raise ValueError(
             f"model URI {ref.model_uri!r} resolves to run {ref.run_id}, which {what}: "
             f"not a model training run logged by `ctcmon train`"
@@ -92,7 +102,7 @@ def _model_facts(
     cls = type(pipeline.model)
     return {
         **ref.as_dict(),
-        "name": tags["ctcmon.model"],
+        "name": tags[Tag.MODEL],
         "class": cls.__name__,
         "description": _first_paragraph(cls.__doc__),
         "run_name": run.info.run_name,
@@ -101,8 +111,8 @@ def _model_facts(
         "run_started": _iso_ms(run.info.start_time),
         "trained_at": pipeline.trained_at or None,
         "horizons": list(pipeline.horizons),
-        "ctcmon_version": tags.get("ctcmon.version"),
-        "git_commit": tags.get("mlflow.source.git.commit"),
+        "ctcmon_version": tags.get(Tag.VERSION),
+        "git_commit": tags.get(Tag.GIT_COMMIT),
         "tracking_uri": tracking_uri,
     }
 
@@ -132,12 +142,12 @@ def _alarm(pipeline: RiskPipeline) -> dict[str, Any]:
 
 
 def _notes(tags: dict[str, str]) -> list[str]:
-    return [n.strip() for n in tags.get("ctcmon.notes", "").split(" | ") if n.strip()]
+    return [n.strip() for n in tags.get(Tag.NOTES, "").split(NOTES_SEPARATOR) if n.strip()]
 
 
 def evaluation_tables(run_id: str) -> dict[str, pd.DataFrame]:
     """The run's ``evaluation/*.csv`` tables that exist, by short name."""
-    found = {key: run_csv(run_id, f"evaluation/{name}") for key, name in EVALUATION.items()}
+    found = {key: run_csv(run_id, evaluation_artifact(name)) for key, name in EVALUATION.items()}
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -146,7 +156,7 @@ def run_figures(run_id: str) -> dict[str, bytes]:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             folder = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path="figures", dst_path=tmp
+                run_id=run_id, artifact_path=FIGURES_DIR, dst_path=tmp
             )
         except (MlflowException, OSError) as exc:
             log.info("run %s has no figures: %s", run_id, exc)
@@ -158,13 +168,13 @@ def comparison_figures(runs: list[Run], horizon_days: float) -> dict[str, bytes]
     """AUC by landmark and decision curves of every model side by side (when more than one)."""
     if len(runs) < 2:
         return {}
-    names = [r.data.tags["ctcmon.model"] for r in runs]
+    names = [r.data.tags[Tag.MODEL] for r in runs]
     by_landmark = {
-        n: run_csv(r.info.run_id, "evaluation/metrics_by_landmark.csv")
+        n: run_csv(r.info.run_id, evaluation_artifact(METRICS_BY_LANDMARK))
         for n, r in zip(names, runs, strict=True)
     }
     curves = {
-        n: run_csv(r.info.run_id, "evaluation/decision_curve.csv")
+        n: run_csv(r.info.run_id, evaluation_artifact(DECISION_CURVE))
         for n, r in zip(names, runs, strict=True)
     }
     figs: dict[str, bytes] = {}

@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from tracking.vocabulary import Tag
+
 Records = list[dict[str, Any]]
 
 
@@ -35,7 +37,7 @@ class ReportFacts:
 
     @property
     def horizon_days(self) -> float:
-        return float(self.tags.get("ctcmon.horizon_days") or self.params.get("horizon_days", "nan"))
+        return float(self.tags.get(Tag.HORIZON_DAYS) or self.params.get("horizon_days", "nan"))
 
     @property
     def simulated(self) -> bool:

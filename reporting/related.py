@@ -4,7 +4,6 @@ cohort at the same horizon (the comparison, baseline included) and lead-time ana
 from __future__ import annotations
 
 import logging
-import re
 import tempfile
 from pathlib import Path
 from typing import Any, Final
@@ -14,6 +13,8 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+
+from tracking.vocabulary import LEADTIME_METRICS, RunKind, Tag, leadtime_metric_key, logged_rules
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +34,6 @@ COMPARED: Final = (
     "ici",
 )
 BASELINE: Final = "baseline"
-LEADTIME_KIND: Final = "leadtime"  # evaluation.mlflow_log.KIND
-LEADTIME_STATS: Final = (
-    "sensitivity",
-    "specificity",
-    "lead_median",
-    "lead_vs_last_negative_median",
-    "false_alarms_per_patient_year",
-    "ppv",
-    "hazard_ratio",
-)
 
 
 def sibling_runs(client: MlflowClient, run: Run) -> list[Run]:
@@ -50,30 +41,30 @@ def sibling_runs(client: MlflowClient, run: Run) -> list[Run]:
     tags = run.data.tags
     found = client.search_runs(
         [run.info.experiment_id],
-        filter_string=f"tags.`ctcmon.cohort_digest` = '{tags.get('ctcmon.cohort_digest', '')}'",
+        filter_string=Tag.COHORT_DIGEST.equals(tags.get(Tag.COHORT_DIGEST, "")),
         order_by=["attributes.start_time DESC"],
         max_results=500,
     )
     latest: dict[str, Run] = {}
     for other in found:
         t = other.data.tags
-        same = t.get("ctcmon.horizon_days") == tags.get("ctcmon.horizon_days")
-        top = "mlflow.parentRunId" not in t and t.get("ctcmon.kind") is None
-        if same and top and t.get("ctcmon.model") and t["ctcmon.model"] not in latest:
-            latest[t["ctcmon.model"]] = other
-    latest[tags["ctcmon.model"]] = run  # the reported run, even when a newer one exists
+        same = t.get(Tag.HORIZON_DAYS) == tags.get(Tag.HORIZON_DAYS)
+        top = Tag.PARENT_RUN_ID not in t and t.get(Tag.KIND) is None
+        if same and top and t.get(Tag.MODEL) and t[Tag.MODEL] not in latest:
+            latest[t[Tag.MODEL]] = other
+    latest[tags[Tag.MODEL]] = run  # the reported run, even when a newer one exists
     return sorted(latest.values(), key=lambda r: -r.data.metrics.get("auc", float("-inf")))
 
 
 def comparison_rows(runs: list[Run], reported_run_id: str) -> list[dict[str, Any]]:
     """One row per model, with the AUC difference to the covariates-only baseline."""
-    base = next((r for r in runs if r.data.tags.get("ctcmon.model") == BASELINE), None)
+    base = next((r for r in runs if r.data.tags.get(Tag.MODEL) == BASELINE), None)
     base_auc = base.data.metrics.get("auc") if base else None
     rows = []
     for r in runs:
         m = r.data.metrics
         row: dict[str, Any] = {
-            "model": r.data.tags["ctcmon.model"],
+            "model": r.data.tags[Tag.MODEL],
             "run_id": r.info.run_id,
             "reported": r.info.run_id == reported_run_id,
             **{k: m.get(k) for k in COMPARED},
@@ -101,38 +92,30 @@ def leadtime_facts(client: MlflowClient, run: Run) -> dict[str, Any] | None:
     """Headline of the latest lead-time analysis of this model on this cohort, if any."""
     found = client.search_runs(
         [run.info.experiment_id],
-        filter_string=f"tags.`ctcmon.kind` = '{LEADTIME_KIND}'",
+        filter_string=Tag.KIND.equals(RunKind.LEADTIME),
         order_by=["attributes.start_time DESC"],
         max_results=200,
     )
     tags = run.data.tags
     for other in found:
         t = other.data.tags
-        own = t.get("ctcmon.source_run_id") == run.info.run_id
-        same_cohort = t.get("ctcmon.cohort_digest") == tags.get("ctcmon.cohort_digest")
+        own = t.get(Tag.SOURCE_RUN_ID) == run.info.run_id
+        same_cohort = t.get(Tag.COHORT_DIGEST) == tags.get(Tag.COHORT_DIGEST)
         if own and same_cohort:
             return _leadtime_summary(other)
     return None
 
 
 def _leadtime_summary(run: Run) -> dict[str, Any]:
-    t, p = run.data.tags, run.data.params
-    rules: dict[str, dict[str, float]] = {}
-    for key, value in run.data.metrics.items():
-        rule, _, stat = key.rpartition(".")
-        if stat in LEADTIME_STATS:
-            rules.setdefault(rule, {})[stat] = value
-    model = t.get("ctcmon.model", "")
-    rows: list[dict[str, Any]] = [
-        {"key": k, "rule": readable_rule(k, model), **v} for k, v in rules.items()
-    ]
-    rows.sort(
-        key=lambda r: (not r["key"].startswith("model_"), "_specificity_" in r["key"], r["key"])
+    t, p, metrics = run.data.tags, run.data.params, run.data.metrics
+    rules = sorted(
+        logged_rules(t), key=lambda r: (r.kind != "model", r.variant_of is not None, r.name)
     )
+    rows: list[dict[str, Any]] = [{"rule": r.name, **_rule_metrics(metrics, r.name)} for r in rules]
     return {
         "run_id": run.info.run_id,
-        "model_uri": t.get("ctcmon.model_uri"),
-        "model_risks": t.get("ctcmon.model_risks"),
+        "model_uri": t.get(Tag.MODEL_URI),
+        "model_risks": t.get(Tag.MODEL_RISKS),
         "target_specificity": p.get("target_specificity"),
         "lookback_days": p.get("lookback_days"),
         "confirm": p.get("confirm"),
@@ -141,19 +124,7 @@ def _leadtime_summary(run: Run) -> dict[str, Any]:
     }
 
 
-_OPS: Final = (("_ge_", " ≥ "), ("_gt_", " > "), ("_le_", " ≤ "), ("_lt_", " < "))
-_SWEPT: Final = re.compile(r"_specificity_(?P<spec>[0-9.]+)$")
-
-
-def readable_rule(key: str, model: str = "") -> str:
-    """``ctc_total_ge_5_specificity_0.90`` → ``ctc_total ≥ 5 (threshold at specificity ≥ 0.90)``;
-    ``model_cox_risk_365_ge_0.2`` → ``model cox: risk_365 ≥ 0.2``."""
-    swept = _SWEPT.search(key)
-    text = key[: swept.start()] if swept else key
-    for code, op in _OPS:
-        text = text.replace(code, op)
-    if model and text.startswith(f"model_{model}_"):
-        text = f"model {model}: " + text.removeprefix(f"model_{model}_")
-    elif text.startswith("model_"):
-        text = "model " + text.removeprefix("model_")
-    return f"{text} (threshold at specificity ≥ {swept['spec']})" if swept else text
+def _rule_metrics(metrics: dict[str, float], rule: str) -> dict[str, float]:
+    """The rule's lead-time metrics, looked up by the keys built from its text."""
+    keys = {m: leadtime_metric_key(rule, m) for m in LEADTIME_METRICS}
+    return {m: metrics[k] for m, k in keys.items() if k in metrics}

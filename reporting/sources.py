@@ -18,6 +18,7 @@ from cohort.summary import summarize
 from cohort.vocabulary import INDEX_DATE, OUTCOME_DATES, feature_name
 from features.marker_stats import Thresholds, stat_names
 from models.pipeline import RiskPipeline
+from tracking.vocabulary import Tag
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,9 @@ def cohort_facts(run: Run, metrics: dict[str, float], pipeline: RiskPipeline) ->
     dataset = dataset_input(run)
     source = dataset.get("source")
     facts: dict[str, Any] = {
-        "name": tags.get("ctcmon.cohort"),
-        "digest": tags.get("ctcmon.cohort_digest"),
-        "endpoint": tags.get("ctcmon.endpoint") or pipeline.manifest.endpoint,
+        "name": tags.get(Tag.COHORT),
+        "digest": tags.get(Tag.COHORT_DIGEST),
+        "endpoint": tags.get(Tag.ENDPOINT) or pipeline.manifest.endpoint,
         "time_zero": pipeline.manifest.time_zero,
         "source": source,
         "dataset": dataset,

@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 
 from models.packaging import MODEL_ARTIFACT
 from tracking.locations import CHAMPION, DEFAULT_EXPERIMENT, REGISTERED_MODEL
+from tracking.vocabulary import Tag
 
 # higher is better for these; lower for the rest
 HIGHER_IS_BETTER = {"auc", "harrell_c", "uno_c"}
@@ -48,18 +49,16 @@ def comparison_table(
         )
     runs = mlflow.search_runs(
         [exp.experiment_id],
-        filter_string="tags.`ctcmon.model` != ''",
+        filter_string=f"tags.`{Tag.MODEL}` != ''",
         order_by=["attributes.start_time DESC"],
     )
     if runs.empty:
         raise ValueError(
             f"experiment {experiment!r} has no ctcmon runs yet; run `ctcmon train` first"
         )
-    runs = (
-        runs[runs["tags.mlflow.parentRunId"].isna()] if "tags.mlflow.parentRunId" in runs else runs
-    )
+    runs = runs[runs[Tag.PARENT_RUN_ID.column].isna()] if Tag.PARENT_RUN_ID.column in runs else runs
     if latest_only:
-        runs = runs.drop_duplicates("tags.ctcmon.model", keep="first")
+        runs = runs.drop_duplicates(Tag.MODEL.column, keep="first")
     return _tidy(runs)
 
 
@@ -80,9 +79,9 @@ COMPARISON_COLUMNS = (
 def _tidy(runs: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
-            "model": runs["tags.ctcmon.model"],
+            "model": runs[Tag.MODEL.column],
             "run_id": runs["run_id"],
-            "cohort": runs.get("tags.ctcmon.cohort"),
+            "cohort": runs.get(Tag.COHORT.column),
             "horizon_days": runs.get("params.horizon_days"),
         }
     )

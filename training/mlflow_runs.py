@@ -18,6 +18,18 @@ from mlflow.data.pandas_dataset import from_pandas
 from cohort.cohort import Cohort
 from models.packaging import MODEL_ARTIFACT, CtcmonRiskModel
 from tracking.locations import git_commit
+from tracking.vocabulary import (
+    CALIBRATION_TABLE,
+    DECISION_CURVE,
+    EVALUATION_DIR,
+    FIGURES_DIR,
+    METRICS_BY_FOLD,
+    METRICS_BY_LANDMARK,
+    NOTES_SEPARATOR,
+    OOF_PREDICTIONS,
+    TAG_VALUE_LIMIT,
+    Tag,
+)
 from training.evaluate import CVResult
 from training.plots import png_bytes
 
@@ -51,7 +63,7 @@ def log_model_run(
         _log_dataset(cohort)
         for fold in result.fold_metrics:
             with mlflow.start_run(run_name=f"{result.name}-fold{int(fold['fold'])}", nested=True):
-                mlflow.set_tag("ctcmon.fold", int(fold["fold"]))
+                mlflow.set_tag(Tag.FOLD, int(fold["fold"]))
                 mlflow.log_metrics(_finite({k: v for k, v in fold.items() if k != "fold"}))
         _log_tables_and_figures(result, figures)
         with warnings.catch_warnings():
@@ -68,19 +80,19 @@ def log_model_run(
 
 
 def _tags(result: CVResult, cohort: Cohort) -> dict[str, str]:
-    tags = {
-        "ctcmon.model": result.name,
-        "ctcmon.cohort": cohort.manifest.name,
-        "ctcmon.cohort_digest": cohort.digest,
-        "ctcmon.endpoint": cohort.manifest.endpoint,
-        "ctcmon.version": version("ctcmon"),
-        "ctcmon.horizon_days": str(result.horizon_days),
+    tags: dict[str, str] = {
+        Tag.MODEL: result.name,
+        Tag.COHORT: cohort.manifest.name,
+        Tag.COHORT_DIGEST: cohort.digest,
+        Tag.ENDPOINT: cohort.manifest.endpoint,
+        Tag.VERSION: version("ctcmon"),
+        Tag.HORIZON_DAYS: str(result.horizon_days),
     }
     commit = git_commit()
     if commit:
-        tags["mlflow.source.git.commit"] = commit
+        tags[Tag.GIT_COMMIT] = commit
     if result.notes:
-        tags["ctcmon.notes"] = " | ".join(result.notes)[:4000]
+        tags[Tag.NOTES] = NOTES_SEPARATOR.join(result.notes)[:TAG_VALUE_LIMIT]
     return tags
 
 
@@ -112,25 +124,23 @@ def _log_dataset(cohort: Cohort) -> None:
 
 def _log_tables_and_figures(result: CVResult, figures: Mapping[str, Figure | bytes]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "evaluation"
+        folder = Path(tmp) / EVALUATION_DIR
         folder.mkdir()
-        result.oof.to_csv(folder / "oof_predictions.csv", index=False)
-        result.by_landmark.to_csv(folder / "metrics_by_landmark.csv", index=False)
-        pd.DataFrame(result.fold_metrics).to_csv(folder / "metrics_by_fold.csv", index=False)
+        result.oof.to_csv(folder / OOF_PREDICTIONS, index=False)
+        result.by_landmark.to_csv(folder / METRICS_BY_LANDMARK, index=False)
+        pd.DataFrame(result.fold_metrics).to_csv(folder / METRICS_BY_FOLD, index=False)
         if not result.decision_curve.empty:
-            result.decision_curve.to_csv(folder / "decision_curve.csv", index=False)
+            result.decision_curve.to_csv(folder / DECISION_CURVE, index=False)
         if "calibration_table" in result.calibration:
-            result.calibration["calibration_table"].to_csv(
-                folder / "calibration_table.csv", index=False
-            )
-        mlflow.log_artifacts(str(folder), artifact_path="evaluation")
+            result.calibration["calibration_table"].to_csv(folder / CALIBRATION_TABLE, index=False)
+        mlflow.log_artifacts(str(folder), artifact_path=EVALUATION_DIR)
         if figures:
-            pictures = Path(tmp) / "figures"
+            pictures = Path(tmp) / FIGURES_DIR
             pictures.mkdir()
             for name, fig in figures.items():
                 png = fig if isinstance(fig, bytes) else png_bytes(fig)
                 (pictures / f"{name}.png").write_bytes(png)
-            mlflow.log_artifacts(str(pictures), artifact_path="figures")
+            mlflow.log_artifacts(str(pictures), artifact_path=FIGURES_DIR)
 
 
 def _requirements() -> list[str]:

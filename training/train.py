@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time as clock
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -40,11 +40,10 @@ from training.plots import (
     plot_km_by_group,
     png_bytes,
 )
+from training.progress import Progress, quiet
 
 matplotlib.use("Agg")
 log = logging.getLogger(__name__)
-
-Progress = Callable[[str, float | None], None]
 
 
 @dataclass
@@ -74,10 +73,6 @@ class TrainResult:
     experiment: str
     n_rows: int
     landmarks: list[float]
-
-
-def _quiet(description: str, fraction: float | None = None) -> None:
-    """Progress sink when nobody listens."""
 
 
 def check_config(config: TrainConfig) -> TrainConfig:
@@ -148,7 +143,7 @@ def train(
     results depend on ``config.seed`` only, never on the number of workers.
     """
     config = check_config(config)
-    say: Progress = progress or _quiet
+    say: Progress = progress or quiet
     say("building landmark features", 0.0)
     started = clock.perf_counter()
     table, featurizer = landmark_table(cohort, config)

@@ -3,6 +3,8 @@ known by hand on built series, beside the first-alarm lead it refines."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from cohort.cohort import Cohort
 from cohort.load import load_cohort
 from cohort.vocabulary import DAY
 from evaluation import run_leadtime
+from reporting.leadtime import publish_leadtime
 from tests.evaluation._leadtime_cohort import write_tiny
 
 CTC = "ctc_total>=2"
@@ -201,10 +204,22 @@ def test_a_lapsed_episode_keeps_the_detection_but_has_no_episode_lead(tmp_path: 
 
 def test_the_report_shows_both_leads(tiny: Cohort, tmp_path: Path) -> None:
     out = tmp_path / "report"
-    run_leadtime(tiny, rules=[CTC], n_boot=20, out_dir=out)
+    publish_leadtime(run_leadtime(tiny, rules=[CTC], n_boot=20), out)
     html = (out / "report.html").read_text(encoding="utf-8")
     assert "Median episode lead, days (IQR) [95% CI]" in html
     assert "Episode lead time:" in html
     lead = pd.read_csv(out / "lead_times.csv")
     p1 = lead[(lead["rule"] == CTC) & (lead["patient_id"] == "p1")].iloc[0]
     assert (p1[EPISODE_START_DAY], p1[EPISODE_LEAD]) == (200, 200)
+
+
+def test_writing_the_report_gives_a_new_result_and_leaves_the_computed_one_as_it_was(
+    tiny: Cohort, tmp_path: Path
+) -> None:
+    computed = run_leadtime(tiny, rules=[CTC], n_boot=0)
+    published = publish_leadtime(computed, tmp_path / "report")
+    assert computed.files == {} and published.files["html"].endswith("report.html")
+    saved = json.loads((tmp_path / "report" / "leadtime.json").read_text(encoding="utf-8"))
+    assert saved["files"] == dict(published.files)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        computed.notes = ()  # type: ignore[misc]

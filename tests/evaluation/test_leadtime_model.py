@@ -41,6 +41,8 @@ def test_the_training_cohort_uses_out_of_fold_risks_and_logs_a_new_run(
     trained: tuple[Path, str, str],
 ) -> None:
     from evaluation import run_leadtime
+    from reporting.leadtime import publish_leadtime
+    from reporting.related import leadtime_facts
 
     root, uri, train_run = trained
     before = MlflowClient(uri).get_run(train_run).data
@@ -50,8 +52,8 @@ def test_the_training_cohort_uses_out_of_fold_risks_and_logs_a_new_run(
         rules=["ctc_total>=2"],
         n_boot=20,
         tracking_uri=uri,
-        out_dir=root / "report",
     )
+    result = publish_leadtime(result, root / "report")
     assert result.model is not None and result.model["mode"] == "out-of-fold"
     model_rule = next(r for r in result.rules if r.kind == "model" and r.variant_of is None)
     assert model_rule.metrics["n_recurrences"] > 0
@@ -62,6 +64,15 @@ def test_the_training_cohort_uses_out_of_fold_risks_and_logs_a_new_run(
     assert any(k.endswith(".sensitivity") for k in run.data.metrics)
     after = MlflowClient(uri).get_run(train_run).data
     assert (after.tags, after.metrics) == (before.tags, before.metrics)  # training run untouched
+    # the model report reads each rule back by its logged text, metrics by keys built from it
+    read = leadtime_facts(MlflowClient(uri), MlflowClient(uri).get_run(train_run))
+    assert read is not None and read["run_id"] == result.mlflow_run_id
+    by_rule = {row["rule"]: row for row in read["rules"]}
+    assert set(by_rule) == {r.name for r in result.rules}
+    assert by_rule["ctc_total>=2"]["sensitivity"] == pytest.approx(
+        result.rule("ctc_total>=2").metrics["sensitivity"]
+    )
+    assert read["rules"][0]["rule"] == model_rule.name  # the model's own alarm first
     mlflow.set_tracking_uri(None)
 
 

@@ -12,6 +12,7 @@ from cohort.load import load_cohort
 from cohort.simulate import simulate_cohort
 from evaluation import LeadtimeResult, run_leadtime
 from evaluation.truth import read_truth, truth_rows
+from reporting.leadtime import publish_leadtime
 from tests.evaluation._leadtime_cohort import write_tiny
 
 CTC = "ctc_total>=2"
@@ -22,7 +23,8 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[LeadtimeResult,
     folder = tmp_path_factory.mktemp("sim") / "cohort"
     simulate_cohort(folder, n_patients=400, seed=3)
     out = folder.parent / "report"
-    result = run_leadtime(load_cohort(folder), rules=[CTC, "afp>20"], n_boot=100, out_dir=out)
+    result = run_leadtime(load_cohort(folder), rules=[CTC, "afp>20"], n_boot=100)
+    result = publish_leadtime(result, out)
     return result, out
 
 

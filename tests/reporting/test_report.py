@@ -17,7 +17,6 @@ from mlflow.tracking import MlflowClient
 from reporting import ReportResult, build_model_report
 from reporting.facts import ReportFacts
 from reporting.limitations import limitations
-from reporting.related import readable_rule
 from reporting.render import ci, decision_rows, num
 
 CHAMPION = "models:/ctcmon-recurrence@champion"
@@ -324,18 +323,6 @@ def test_training_notes_and_changed_cohort_files_are_limitations() -> None:
     )
     assert "Training note: calibration plot: too few events." in found
     assert any("changed since training (digest differs) (/data/c)" in t for t in found)
-
-
-def test_lead_time_metric_keys_read_as_rules() -> None:
-    assert (
-        readable_rule("ctc_total_ge_5_specificity_0.90")
-        == "ctc_total ≥ 5 (threshold at specificity ≥ 0.90)"
-    )
-    assert (
-        readable_rule("model_xgb_cox_risk_365_ge_0.243", "xgb_cox")
-        == "model xgb_cox: risk_365 ≥ 0.243"
-    )
-    assert readable_rule("afp_gt_20") == "afp > 20"
 
 
 def test_numbers_and_intervals_format_with_a_dash_for_missing() -> None:

@@ -1,4 +1,7 @@
-"""The lead-time report: ``leadtime.json``, ``report.html`` (self-contained), PNGs and CSVs.
+"""The lead-time report of ``evaluation.run_leadtime``'s result, and its MLflow run.
+
+``publish_leadtime`` writes the report (when asked) and logs the analysis beside the model's
+training run (when a model was analysed); it returns a new result naming both.
 
 Files written to ``out_dir``:
 
@@ -15,6 +18,9 @@ import base64
 import json
 import logging
 import math
+import tempfile
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +37,13 @@ from alarms.metrics import (
 )
 from alarms.surveillance import LAST_NEGATIVE_DAY, RECURRED, RECURRENCE_DAY
 from cohort.vocabulary import EVENT, PATIENT_ID, TIME
-from evaluation.api import LeadtimeResult, RuleResult
 from evaluation.figures import plot_lead_distribution, plot_sweep, plot_swimmer
 from evaluation.hazard import landmark_groups
+from evaluation.mlflow_log import log_leadtime_run, not_logged_note
+from evaluation.results import LeadtimeResult, RuleResult
+from reporting._leadtime_template import TEMPLATE
 from training.plots import plot_km_by_group
+from training.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +52,43 @@ JSON_FILE = "leadtime.json"
 HTML_FILE = "report.html"
 
 
-def write_report(result: LeadtimeResult, out_dir: Path) -> dict[str, str]:
-    """Write every report file; returns {kind: path}."""
+def publish_leadtime(
+    result: LeadtimeResult, out_dir: str | Path | None = None, progress: Progress | None = None
+) -> LeadtimeResult:
+    """The report in ``out_dir`` (if given) and, when a model was analysed, a new run in its
+    MLflow experiment holding the report's files; returns the result naming both."""
+    if out_dir is not None:
+        if progress is not None:
+            progress("writing the report", 0.95)
+        result = write_report(result, Path(out_dir))
+    if result.model is None:
+        return result
+    if result.files:
+        run_id = log_leadtime_run(result, result.files.values())
+    else:  # no report asked for: the run still holds one, written to a temporary folder
+        with tempfile.TemporaryDirectory() as tmp:
+            run_id = log_leadtime_run(result, write_report(result, Path(tmp)).files.values())
+    if run_id is None:
+        return replace(result, notes=(*result.notes, not_logged_note(result)))
+    result = replace(result, mlflow_run_id=run_id)
+    if result.files:  # record the run id in the JSON beside the report
+        write_json(result, Path(result.files["json"]))
+    return result
+
+
+def write_report(result: LeadtimeResult, out_dir: Path) -> LeadtimeResult:
+    """Write every report file; returns the result with ``files`` ({kind: path})."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
     figures = _figures(result, out_dir, files)
     _tables(result, out_dir, files)
     files["html"] = str(out_dir / HTML_FILE)
     files["json"] = str(out_dir / JSON_FILE)
-    result.files = files
+    result = replace(result, files=files)
     (out_dir / HTML_FILE).write_text(_html(result, figures), encoding="utf-8")
     write_json(result, out_dir / JSON_FILE)
     log.info("lead-time report written to %s", out_dir)
-    return files
+    return result
 
 
 def json_payload(result: LeadtimeResult) -> dict[str, Any]:
@@ -104,7 +137,7 @@ def _figures(result: LeadtimeResult, out_dir: Path, files: dict[str, str]) -> li
                 plot_sweep(result.sweeps, fixed),
             )
         )
-    for k, r in enumerate(_headline(result)):
+    for k, r in enumerate(result.headline):
         fig = _km(result, r)
         if fig is not None:
             made.append(
@@ -129,15 +162,10 @@ def _figures(result: LeadtimeResult, out_dir: Path, files: dict[str, str]) -> li
     return out
 
 
-def _headline(result: LeadtimeResult) -> list[RuleResult]:
-    """The rules as given (no sweep variants)."""
-    return [r for r in result.rules if r.variant_of is None]
-
-
-def _swimmer_rules(result: LeadtimeResult) -> list[RuleResult]:
+def _swimmer_rules(result: LeadtimeResult) -> tuple[RuleResult, ...]:
     """The reference rule and, when there is one, the model or issued alarms beside it."""
-    head = _headline(result)
-    scored = [r for r in head[1:] if r.kind != "marker"]
+    head = result.headline
+    scored = tuple(r for r in head[1:] if r.kind != "marker")
     return (head[:1] + (scored or head[1:]))[:2]
 
 
@@ -197,7 +225,7 @@ def _tables(result: LeadtimeResult, out_dir: Path, files: dict[str, str]) -> Non
 
 
 def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return {str(k): _json_safe(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [_json_safe(v) for v in obj]
@@ -251,8 +279,6 @@ def _p(p: float) -> str:
 
 
 def _html(result: LeadtimeResult, figures: list[dict[str, str]]) -> str:
-    from evaluation._template import TEMPLATE
-
     env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     env.filters.update(
         pct=pct,
@@ -263,4 +289,4 @@ def _html(result: LeadtimeResult, figures: list[dict[str, str]]) -> str:
         median_iqr=median_iqr,
         hr=hr_text,
     )
-    return env.from_string(TEMPLATE).render(r=result, figures=figures, headline=_headline(result))
+    return env.from_string(TEMPLATE).render(r=result, figures=figures, headline=result.headline)
