@@ -18,13 +18,16 @@ import numpy as np
 import pandas as pd
 
 from cohort.cohort import Cohort
+from cohort.endpoints import derive_endpoint
 from cohort.vocabulary import (
     DAY,
     DEATH_DATE,
+    EVENT,
     FINDING,
     LAST_FOLLOWUP_DATE,
     PATIENT_ID,
     RECURRENCE_DATE,
+    TIME,
     day_column,
 )
 
@@ -80,3 +83,23 @@ def _last_negative(imaging: pd.DataFrame, table: pd.DataFrame) -> np.ndarray:
     found = table[PATIENT_ID].map(last).to_numpy(dtype=float)
     found = np.where(np.isfinite(found), np.maximum(found, 0.0), 0.0)
     return np.where(table[RECURRED].to_numpy(), found, np.nan)
+
+
+def course_table(cohort: Cohort) -> pd.DataFrame:
+    """``surveillance_table``, or for a cohort whose endpoint is not recurrence (pbcseq: death)
+    the endpoint's event in its place, with no scan interval (``last_negative_day`` NaN)."""
+    if cohort.manifest.endpoint != "os" and cohort.outcomes[RECURRENCE_DAY].notna().any():
+        return surveillance_table(cohort)
+    ep = derive_endpoint(cohort.outcomes, cohort.manifest.endpoint, None)
+    event = ep[EVENT].to_numpy(dtype=bool)
+    time = ep[TIME].to_numpy(dtype=float)
+    return pd.DataFrame(
+        {
+            PATIENT_ID: ep[PATIENT_ID].astype(str).to_numpy(),
+            RECURRENCE_DAY: np.where(event, time, np.nan),
+            RECURRED: event,
+            END_DAY: time,
+            FOLLOWUP_YEARS: np.clip(time, 0.0, None) / DAYS_PER_YEAR,
+            LAST_NEGATIVE_DAY: np.nan,
+        }
+    )

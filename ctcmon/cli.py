@@ -211,6 +211,28 @@ def describe(
     out.print(res.summary())
 
 
+def _operating_point_text(pipeline: Any) -> str:
+    op = pipeline.alarm.operating_point
+
+    def ci(key: str, fmt: str) -> str:
+        low, high = op.get(f"{key}_low"), op.get(f"{key}_high")
+        value = op.get(key)
+        if value is None:
+            return "—"
+        rng = "" if low is None else f" ({format(low, fmt)}–{format(high, fmt)})"
+        return format(value, fmt) + rng
+
+    rule = f"risk ≥ {op['threshold']:.3f}" + (
+        f" at {op['confirm']} consecutive draws" if op["confirm"] > 1 else " at a draw"
+    )
+    return (
+        f"{rule}: patient-level specificity {ci('patient_specificity', '.1%')}, "
+        f"sensitivity {ci('sensitivity', '.1%')}, "
+        f"{ci('false_alarms_per_patient_year', '.2f')} false alarms per patient-year, "
+        f"median lead {ci('median_lead_days', '.0f')} days (out of fold, per patient over the course)"
+    )
+
+
 @app.command()
 def train(
     cohort_dir: CohortArg,
@@ -248,6 +270,33 @@ def train(
     select_by: Annotated[
         str, typer.Option("--select-by", help="Metric that picks the champion.")
     ] = "auc",
+    specificity: Annotated[
+        float,
+        typer.Option(
+            "--specificity",
+            help="The alarm rule's target patient-level specificity: the share of "
+            "recurrence-free patients never alarmed over their follow-up.",
+        ),
+    ] = 0.9,
+    false_alarms_per_year: Annotated[
+        float | None,
+        typer.Option(
+            "--false-alarms-per-year",
+            help="Instead of --specificity: the alarm rule's target false alarms per patient-year.",
+        ),
+    ] = None,
+    fit_on: Annotated[
+        str,
+        typer.Option(
+            "--fit-on",
+            help="draws: fit on each patient's own post-index draw days (where the service "
+            "scores; default); landmarks: fit on the landmark rows only.",
+        ),
+    ] = "draws",
+    lookback: Annotated[
+        float,
+        typer.Option("--lookback", help="Days before a recurrence in which an alarm detects it."),
+    ] = 365.0,
     experiment: ExperimentOpt = "ctcmon",
     register: Annotated[
         bool,
@@ -272,6 +321,10 @@ def train(
             seed=seed,
             n_boot=bootstrap,
             select_by=select_by,
+            specificity=specificity,
+            false_alarms_per_year=false_alarms_per_year,
+            fit_on=fit_on,
+            lookback_days=lookback,
         )
         if names:
             config.models = names
@@ -314,6 +367,9 @@ def train(
             f"registered {c['model']} as {c['name']} version {c['version']} "
             f"(alias champion; {c['metric']} = {c['value']:.3f})"
         )
+        best = next(r for r in res.results if r.name == c["model"])
+        if best.pipeline is not None and best.pipeline.alarm.operating_point:
+            out.print(f"its alarm, as clinicians meet it: {_operating_point_text(best.pipeline)}")
     out.print(
         f"MLflow: {res.tracking_uri} (experiment {res.experiment!r}); "
         f"browse with: mlflow ui --backend-store-uri {res.tracking_uri}"

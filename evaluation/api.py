@@ -211,7 +211,7 @@ def _series_notes(series: list[AlarmSeries], sweeps: list[Sweep]) -> list[str]:
             notes.append(
                 f"{x.name}: no threshold sweep (only single 'marker>=x' rules and risk scores are swept)"
             )
-        if x.kind == "model" and "out-of-fold" in x.description:
+        if x.kind == "model" and "at the training landmarks" in x.description:
             notes.append(
                 f"{x.name}: risks are out-of-fold at the training landmarks (scheduled draw days), "
                 "so model alarms can only sound on those days, not on every actual draw"

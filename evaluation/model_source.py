@@ -25,12 +25,14 @@ from alarms.surveillance import END_DAY
 from cohort.cohort import Cohort
 from cohort.vocabulary import DAY, LANDMARK_DAY, MARKER, PATIENT_ID, risk_column
 from models.packaging import load_pipeline
-from tracking.vocabulary import OOF_PREDICTIONS, Tag, evaluation_artifact
+from tracking.vocabulary import OOF_DRAWS, OOF_PREDICTIONS, Tag, evaluation_artifact
 from training.evaluate import OOF_RISK
 
 log = logging.getLogger(__name__)
 
 OOF_ARTIFACT: Final = evaluation_artifact(OOF_PREDICTIONS)
+# every post-index draw, out of fold
+OOF_DRAWS_ARTIFACT: Final = evaluation_artifact(OOF_DRAWS)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,9 @@ class ModelSource:
     mode: str  # "out-of-fold" | "scored"
     horizon_days: float
     threshold: float
+    confirm: int = 1
+    # what the packaged model states about its alarm (per patient over the course, out of fold)
+    stated_operating_point: dict | None = None
 
 
 def model_run(model_uri: str) -> tuple[str | None, dict[str, str], str | None]:
@@ -65,22 +70,33 @@ def model_alarms(
     run_id, tags, experiment_id = model_run(model_uri)
     pipeline = load_pipeline(model_uri)
     threshold = float(pipeline.alarm.threshold)
+    # the packaged rule is the rule: its own confirmation, whatever --confirm says of markers
+    confirm = int(pipeline.alarm.confirm) if pipeline.alarm.operating_point else confirm
     own_cohort = run_id is not None and tags.get(Tag.COHORT_DIGEST) == cohort.digest
+    where = "each draw day"
     if own_cohort:
         horizon = float(tags.get(Tag.HORIZON_DAYS, pipeline.alarm.horizon_days))
-        scores = _oof_scores(run_id)  # type: ignore[arg-type]
+        scores, where = _oof_scores(run_id)  # type: ignore[arg-type]
         mode = "out-of-fold"
     else:
         horizon = float(pipeline.alarm.horizon_days)
         scores = _scored(cohort, pipeline, surv, horizon)
         mode = "scored"
     source = ModelSource(
-        model_uri, pipeline.model_name, run_id, experiment_id, mode, horizon, threshold
+        model_uri,
+        pipeline.model_name,
+        run_id,
+        experiment_id,
+        mode,
+        horizon,
+        threshold,
+        confirm,
+        pipeline.alarm.operating_point,
     )
-    where = "out-of-fold predictions of its training run" if own_cohort else "each draw day"
     series = score_alarms(
         scores,
-        name=f"model {pipeline.model_name}: {risk_column(horizon)}>={threshold:.3g}",
+        name=f"model {pipeline.model_name}: {risk_column(horizon)}>={threshold:.3g}"
+        + (f" at {confirm} consecutive draws" if confirm > 1 else ""),
         kind="model",
         threshold=threshold,
         confirm=confirm,
@@ -90,10 +106,21 @@ def model_alarms(
     return series, source
 
 
-def _oof_scores(run_id: str) -> pd.DataFrame:
+def _oof_scores(run_id: str) -> tuple[pd.DataFrame, str]:
+    """Out-of-fold risks at every draw (or, for runs logged before, at the landmarks)."""
     with tempfile.TemporaryDirectory() as tmp:
         try:
             path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=OOF_DRAWS_ARTIFACT, dst_path=tmp
+            )
+            where = "out-of-fold predictions of its training run at every post-index draw"
+        except mlflow.exceptions.MlflowException:
+            path, where = (
+                None,
+                "out-of-fold predictions of its training run at the training landmarks",
+            )
+        try:
+            path = path or mlflow.artifacts.download_artifacts(
                 run_id=run_id, artifact_path=OOF_ARTIFACT, dst_path=tmp
             )
         except mlflow.exceptions.MlflowException as exc:
@@ -103,9 +130,10 @@ def _oof_scores(run_id: str) -> pd.DataFrame:
             ) from None
         oof = pd.read_csv(Path(path), dtype={PATIENT_ID: str})
     log.info("model alarms from %d out-of-fold predictions of run %s", len(oof), run_id)
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {PATIENT_ID: oof[PATIENT_ID], DAY: oof[LANDMARK_DAY].astype(float), SCORE: oof[OOF_RISK]}
     )
+    return frame, where
 
 
 def _scored(cohort: Cohort, pipeline: object, surv: pd.DataFrame, horizon: float) -> pd.DataFrame:

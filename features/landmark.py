@@ -24,6 +24,7 @@ from cohort.cohort import Cohort
 from cohort.endpoints import derive_endpoint
 from cohort.manifest import Manifest
 from cohort.vocabulary import (
+    DAY,
     EVENT,
     EVENT_FULL,
     LANDMARK_DAY,
@@ -374,6 +375,7 @@ def build_landmark_table(
     horizon_days: float | None = None,
     endpoint: str | pd.DataFrame | None = None,
     featurizer: LandmarkFeatures | None = None,
+    points: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The stacked landmark table: one row per patient at risk at each landmark.
 
@@ -386,20 +388,46 @@ def build_landmark_table(
     (rfs|pfs|os, default the manifest's; the follow-up is NOT administratively censored at
     the manifest horizon here, the window from s does that) or a frame ``patient_id``,
     ``time``, ``event``. ``featurizer``: a fitted one is used as is, an unfitted one is
-    cloned and fitted, None builds one from the manifest.
+    cloned and fitted, None builds one from the manifest. ``points``: per-patient
+    (``patient_id``, ``landmark_day``) pairs instead of one grid for everyone (e.g.
+    ``draw_points``: each patient's own draw days); pairs not at risk are dropped.
     """
-    days = check_landmarks(default_landmarks(cohort) if landmarks is None else landmarks)
     horizon = check_horizon(cohort.manifest.horizon_days if horizon_days is None else horizon_days)
     if featurizer is not None and not isinstance(featurizer, LandmarkFeatures):
         raise TypeError(f"featurizer must be a LandmarkFeatures, got {type(featurizer).__name__}")
     ep = _endpoint_frame(cohort, endpoint)
-    points, targets = _at_risk_points(cohort.patients[PATIENT_ID], ep, days, horizon)
+    if points is None:
+        days = check_landmarks(default_landmarks(cohort) if landmarks is None else landmarks)
+        points = grid_points(cohort.patients[PATIENT_ID], days)
+    points, targets = _at_risk(points, ep, horizon)
     X = LandmarkInput.from_cohort(cohort, points)
     table = _fitted(featurizer, X, cohort.manifest).transform(X)
     for name, values in targets.items():
         table[name] = values
-    log.info("landmark table: %d rows at %d landmarks", len(table), len(days))
+    log.info("landmark table: %d rows", len(table))
     return table
+
+
+def grid_points(patient_ids: pd.Series, days: np.ndarray) -> pd.DataFrame:
+    """Every (patient, day) pair of one grid of days, patient-major."""
+    n, k = len(patient_ids), len(days)
+    return pd.DataFrame(
+        {PATIENT_ID: np.repeat(patient_ids.to_numpy(), k), LANDMARK_DAY: np.tile(days, n)}
+    )
+
+
+def draw_points(cohort: Cohort) -> pd.DataFrame:
+    """Each patient's own post-index draw days (a day with any declared marker measured).
+
+    These are the moments the service scores: right after each blood draw, on whatever day
+    it fell. Patient-major, days ascending; no outcome is read.
+    """
+    m = cohort.measurements
+    m = m.loc[m[MARKER].isin(list(cohort.manifest.markers)), [PATIENT_ID, DAY]]
+    m = m[m[DAY] > 0].drop_duplicates().sort_values([PATIENT_ID, DAY], kind="stable")
+    return pd.DataFrame(
+        {PATIENT_ID: m[PATIENT_ID].to_numpy(), LANDMARK_DAY: m[DAY].to_numpy(dtype=float)}
+    )
 
 
 def _endpoint_frame(cohort: Cohort, endpoint: str | pd.DataFrame | None) -> pd.DataFrame:
@@ -409,27 +437,27 @@ def _endpoint_frame(cohort: Cohort, endpoint: str | pd.DataFrame | None) -> pd.D
     return derive_endpoint(cohort.outcomes, endpoint or cohort.manifest.endpoint, None)
 
 
-def _at_risk_points(
-    patient_ids: pd.Series, ep: pd.DataFrame, days: np.ndarray, horizon: float | None
+def _at_risk(
+    points: pd.DataFrame, ep: pd.DataFrame, horizon: float | None
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Every (patient, landmark) with T > s, patient-major, and its targets."""
-    at = positions(pd.Index(ep[PATIENT_ID]), patient_ids)
-    time = np.where(at >= 0, ep[TIME].to_numpy(dtype=float)[at], np.nan)
-    event = np.where(at >= 0, ep[EVENT].to_numpy(dtype=float)[at], 0.0) > 0
-    n, k = len(time), len(days)
-    s, t, e = np.tile(days, n), np.repeat(time, k), np.repeat(event, k)
+    """The (patient, landmark) pairs with T > s, in their order, and their targets."""
+    points = check_frame(points, "points", [PATIENT_ID, LANDMARK_DAY])
+    at = positions(pd.Index(ep[PATIENT_ID]), points[PATIENT_ID])
+    t = np.where(at >= 0, ep[TIME].to_numpy(dtype=float)[at], np.nan)
+    e = np.where(at >= 0, ep[EVENT].to_numpy(dtype=float)[at], 0.0) > 0
+    s = points[LANDMARK_DAY].to_numpy(dtype=float)
     keep = t > s
     s, t, e = s[keep], t[keep], e[keep]
     full = t - s
     within = full <= horizon if horizon is not None else np.ones(len(full), dtype=bool)
-    points = pd.DataFrame({PATIENT_ID: np.repeat(patient_ids.to_numpy(), k)[keep], LANDMARK_DAY: s})
+    kept = pd.DataFrame({PATIENT_ID: points[PATIENT_ID].to_numpy()[keep], LANDMARK_DAY: s})
     targets = {
         RESIDUAL_TIME: np.minimum(full, horizon) if horizon is not None else full,
         EVENT: (e & within).astype(int),
         RESIDUAL_TIME_FULL: full,
         EVENT_FULL: e.astype(int),
     }
-    return points, targets
+    return kept, targets
 
 
 def _fitted(
@@ -451,4 +479,6 @@ __all__: Sequence[str] = (
     "LandmarkInput",
     "build_landmark_table",
     "default_landmarks",
+    "draw_points",
+    "grid_points",
 )

@@ -11,11 +11,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 
 from cohort.cohort import Cohort
 from cohort.manifest import Manifest
@@ -28,6 +29,7 @@ from models.explain import top_effects
 
 DEFAULT_HORIZONS = (180.0, 365.0, 730.0)
 BRING_FORWARD_MIN_DAYS = 14.0  # a scan due within two weeks is already "soon": keep it
+INTERVAL_LEVEL = 0.95
 
 
 @dataclass
@@ -39,6 +41,20 @@ class AlarmPolicy:
     low_below: float = 0.1  # "low" below this, "high" at or above ``threshold``
     target_specificity: float | None = None
     expected_lead_days: float | None = None
+    # alarm = risk >= threshold at this many consecutive post-index draws (the latest included)
+    confirm: int = 1
+    # the rule's figures per patient over the monitoring course, out of fold, with 95% CIs
+    # (``alarms.operating_point.OperatingPoint.to_dict()``); None for models packaged before
+    operating_point: dict[str, Any] | None = None
+
+    def rule(self) -> dict[str, Any]:
+        """What every assessment states about the alarm that set (or did not set) it."""
+        return {
+            "threshold": round(self.threshold, 4),
+            "confirm": self.confirm,
+            "horizon_days": self.horizon_days,
+            "operating_point": self.operating_point,
+        }
 
     def band(self, risk: float) -> str:
         if risk >= self.threshold:
@@ -60,6 +76,15 @@ class RiskPipeline:
     trained_at: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
     cohort_digest: str = ""  # the training cohort's digest: scoring it again is not validation
+    # the cross-validation's fold models: each risk's interval is their grouped jackknife
+    interval_models: list[SurvivalModel] = field(default_factory=list)
+    # which rows the model was fitted on, and which were scored, in words (model report)
+    rows: dict[str, str] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle a pipeline packaged before a field existed: the field's default."""
+        defaults = {"interval_models": [], "rows": {}}
+        self.__dict__.update({**defaults, **state})
 
     # ---- batch: a cohort at landmarks (external validation, lead time) ----
     def features(self, cohort: Cohort, points: pd.DataFrame) -> pd.DataFrame:
@@ -98,15 +123,20 @@ class RiskPipeline:
         next_day = parse_day(history.next_imaging_date, index, "next_imaging_date")
         # Before index (a pre-operative draw) the model speaks for time zero: the risk after
         # surgery given everything known so far. Landmarks are never negative.
-        x = self.featurizer.features_at(
-            day=parsed.day,
-            marker=parsed.marker,
-            value=parsed.value,
-            below=parsed.below_limit,
-            covariates=parsed.covariates,
-            landmark_day=max(as_of_day, 0.0),
-        )[None, self._model_order]
+        x = self._x_at(parsed, max(as_of_day, 0.0))
         return self._assessment(parsed, x, as_of, as_of_day, next_day)
+
+    def _x_at(self, parsed: ParsedHistory, day: float) -> np.ndarray:
+        """The model's one-row matrix at ``day`` from the draws dated up to that day."""
+        seen = parsed.day <= day
+        return self.featurizer.features_at(
+            day=parsed.day[seen],
+            marker=parsed.marker[seen],
+            value=parsed.value[seen],
+            below=parsed.below_limit[seen],
+            covariates=parsed.covariates,
+            landmark_day=day,
+        )[None, self._model_order]
 
     def _assessment(
         self,
@@ -126,7 +156,7 @@ class RiskPipeline:
         surv, effects = self.model.survival_and_contributions(x, self._reference_row, hs)
         risks = dict(zip(hs, 1.0 - surv[0], strict=True))
         alarm_risk = float(risks[self.alarm.horizon_days])
-        alarm = alarm_risk >= self.alarm.threshold
+        alarm = alarm_risk >= self.alarm.threshold and self._confirmed(parsed, as_of_day)
         days_to_next = None if next_day is None else next_day - as_of_day
         forward = alarm and (days_to_next is None or days_to_next > BRING_FORWARD_MIN_DAYS)
         return {
@@ -137,6 +167,8 @@ class RiskPipeline:
             "alarm": bool(alarm),
             "alarm_threshold": round(self.alarm.threshold, 4),
             "alarm_horizon_days": self.alarm.horizon_days,
+            "alarm_rule": self.alarm.rule(),
+            "risk_interval": self._intervals(x, risks),
             "imaging": {
                 "last_imaging_date": _date(parsed, last_day),
                 "next_imaging_date": _date(parsed, next_day),
@@ -146,6 +178,44 @@ class RiskPipeline:
                 "expected_lead_days": self.alarm.expected_lead_days,
             },
             "drivers": top_effects(self.model, x, effects, top=3),
+        }
+
+    def _confirmed(self, parsed: ParsedHistory, as_of_day: float) -> bool:
+        """With ``confirm = K``: the K − 1 post-index draws before this point alarm too."""
+        k = int(self.alarm.confirm)
+        if k <= 1:
+            return True
+        draws = np.unique(parsed.day[(parsed.day > 0) & (parsed.day < as_of_day)])
+        if len(draws) < k - 1:
+            return False
+        x = np.vstack([self._x_at(parsed, float(d)) for d in draws[-(k - 1) :]])
+        surv = self.model.predict_survival_matrix(x, [self.alarm.horizon_days])
+        return bool(np.all(1.0 - surv[:, 0] >= self.alarm.threshold))
+
+    def _intervals(self, x: np.ndarray, risks: dict[float, float]) -> dict[str, dict[str, float]]:
+        """95% interval of each quoted risk: grouped jackknife over the CV's fold models.
+
+        Each fold model was fitted without one of g groups of patients; the spread of their
+        risks for this patient estimates the variance of the risk over training cohorts
+        (v = (g − 1)/g · Σ (r_k − r̄)², on the logit scale), and the interval is centred on
+        the served risk with a t quantile on g − 1 degrees of freedom. It describes how much
+        the model's risk for this history depends on which patients trained it — wider where
+        few training patients looked like this one — not the uncertainty in the patient's own
+        tumour state. Empty when the model carries no fold models (packaged before).
+        """
+        if len(self.interval_models) < 2:
+            return {}
+        hs = list(self.horizons)
+        r = np.vstack([1.0 - m.predict_survival_matrix(x, hs)[0] for m in self.interval_models])
+        g = len(r)
+        z = _logit(r)
+        var = (g - 1) / g * ((z - z.mean(axis=0)) ** 2).sum(axis=0)
+        half = _t_quantile(g - 1) * np.sqrt(var)
+        centre = _logit(np.array([risks[h] for h in hs]))
+        low, high = _expit(centre - half), _expit(centre + half)
+        return {
+            str(int(h)): {"low": round(float(lo), 4), "high": round(float(hi), 4)}
+            for h, lo, hi in zip(hs, low, high, strict=True)
         }
 
     @cached_property
@@ -168,6 +238,20 @@ def _date(parsed: ParsedHistory, day: float | None) -> str | None:
     if day is None or not np.isfinite(day):
         return None
     return parsed.date_of(math.floor(day)).isoformat()
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(q / (1 - q)), dtype=float)
+
+
+def _expit(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-z)), dtype=float)
+
+
+@lru_cache(maxsize=8)
+def _t_quantile(df: int) -> float:
+    return float(student_t.ppf(0.5 + INTERVAL_LEVEL / 2, df))
 
 
 def _check_horizons(horizons: Sequence[float]) -> tuple[float, ...]:

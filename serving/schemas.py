@@ -91,6 +91,51 @@ class ModelRef(BaseModel):
     algorithm: str | None = None
 
 
+class OperatingPointOut(BaseModel):
+    """The alarm rule's figures as clinicians meet it: per patient over the monitoring course,
+    out of fold on the training cohort, each with its 95% interval (``_low``/``_high``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    threshold: float
+    confirm: int
+    lookback_days: float
+    target: str
+    target_reached: bool
+    patient_specificity: float | None
+    patient_specificity_low: float | None
+    patient_specificity_high: float | None
+    sensitivity: float | None
+    sensitivity_low: float | None
+    sensitivity_high: float | None
+    false_alarms_per_patient_year: float | None
+    false_alarms_per_patient_year_low: float | None
+    false_alarms_per_patient_year_high: float | None
+    median_lead_days: float | None
+    median_lead_days_low: float | None
+    median_lead_days_high: float | None
+    per_draw_specificity: float | None
+    n_patients: int
+    n_recurrences: int
+    n_controls: int
+    definition: str
+
+
+class AlarmRule(BaseModel):
+    """The rule that set ``alarm``: risk at ``horizon_days`` ≥ ``threshold`` at ``confirm``
+    consecutive post-index draws (the latest included)."""
+
+    threshold: float
+    confirm: int = 1
+    horizon_days: float
+    operating_point: OperatingPointOut | None = None
+
+
+class RiskInterval(BaseModel):
+    low: float
+    high: float
+
+
 class Assessment(BaseModel):
     """The recurrence risk after a draw and what it means for imaging, with its provenance."""
 
@@ -103,6 +148,12 @@ class Assessment(BaseModel):
     alarm: bool
     alarm_threshold: float
     alarm_horizon_days: float
+    alarm_rule: AlarmRule | None = None
+    risk_interval: dict[str, RiskInterval] = Field(
+        default_factory=dict,
+        description="95% interval of each risk by horizon (grouped jackknife over the "
+        "cross-validation's fold models); empty for models packaged without fold models",
+    )
     imaging: ImagingAdvice
     drivers: list[Driver]
     model: ModelRef
@@ -116,6 +167,8 @@ class AlarmInfo(BaseModel):
     low_below: float
     target_specificity: float | None
     expected_lead_days: float | None
+    confirm: int = 1
+    operating_point: OperatingPointOut | None = None
 
 
 class ModelInfo(BaseModel):

@@ -66,6 +66,9 @@ METRICS_BY_LANDMARK: Final = "metrics_by_landmark.csv"
 METRICS_BY_FOLD: Final = "metrics_by_fold.csv"
 CALIBRATION_TABLE: Final = "calibration_table.csv"
 DECISION_CURVE: Final = "decision_curve.csv"
+OOF_DRAWS: Final = "oof_draws.csv"  # out-of-fold risk after every post-index draw
+CALIBRATION_BY_DAY_BAND: Final = "calibration_by_day_band.csv"
+OPERATING_POINT: Final = "operating_point.json"  # the packaged alarm rule's figures
 
 
 def evaluation_artifact(name: str) -> str:

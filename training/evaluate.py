@@ -19,8 +19,12 @@ import pandas as pd
 from sklearn.base import clone
 from sksurv.util import Surv
 
+from alarms.operating_point import DEFAULT_LOOKBACK_DAYS, Target, choose
+from alarms.series import SCORE
+from alarms.surveillance import RECURRED, course_table
 from cohort.cohort import Cohort
 from cohort.vocabulary import (
+    DAY,
     EVENT,
     EVENT_FULL,
     FOLD,
@@ -28,6 +32,7 @@ from cohort.vocabulary import (
     PATIENT_ID,
     RESIDUAL_TIME,
     RESIDUAL_TIME_FULL,
+    TIME,
     risk_column,
 )
 from features.covariates import covariate_names
@@ -36,6 +41,7 @@ from models import make_model
 from models.base import SurvivalModel
 from models.pipeline import DEFAULT_HORIZONS, AlarmPolicy, RiskPipeline
 from training.calibration import (
+    calibration_in_the_large,
     calibration_slope,
     net_benefit,
     smooth_calibration,
@@ -73,6 +79,11 @@ class CVResult:
     params: dict[str, Any]
     pipeline: RiskPipeline | None = None
     notes: list[str] = field(default_factory=list)
+    # risk at the horizon after every post-index draw of every patient, out of fold
+    # (patient_id, landmark_day, oof_risk, fold): what the alarm's operating point is chosen on
+    oof_draws: pd.DataFrame | None = None
+    fold_models: list[SurvivalModel] = field(default_factory=list)
+    served_calibration: pd.DataFrame | None = None  # per band of days since index
 
 
 def feature_columns(featurizer: LandmarkFeatures) -> list[str]:
@@ -118,6 +129,9 @@ def cross_validate(
     n_boot: int = 50,
     on_fold: Callable[[int, dict[str, float]], None] | None = None,
     evaluate_at: Collection[float] | None = None,
+    fit_rows: np.ndarray | None = None,
+    scored_rows: np.ndarray | None = None,
+    replay: pd.DataFrame | None = None,
 ) -> CVResult:
     """Fit ``name`` on each training fold, score the held-out patients, pool OOF predictions.
 
@@ -125,10 +139,21 @@ def cross_validate(
     other landmarks are used for fitting only: a landmark supermodel fitted on a grid of
     landmarks and judged at the landmark of interest (van Houwelingen 2007). Held-out
     patients' rows are never fitted on, whatever their landmark.
+
+    ``fit_rows``: boolean mask of the rows fitted on (default all), e.g. each patient's draw
+    days, the moments the service scores. ``replay``: feature rows (``patient_id``,
+    ``landmark_day``, features) at every post-index draw, without targets; each is scored by
+    its patient's out-of-fold model into ``oof_draws``.
     """
     cols = feature_columns(featurizer)
+    fit = np.ones(len(table), dtype=bool) if fit_rows is None else np.asarray(fit_rows, bool)
+    draws = _replay_frame(replay, folds)
     grid = _ibs_grid(horizon_days)
-    scored = _scored_rows(table, evaluate_at)
+    scored = (
+        _scored_rows(table, evaluate_at)
+        if scored_rows is None
+        else np.asarray(scored_rows, dtype=bool)
+    )
     at = np.cumsum(scored) - 1  # table position -> position among the scored rows
     oof = table.loc[
         scored, [PATIENT_ID, LANDMARK_DAY, RESIDUAL_TIME, EVENT, RESIDUAL_TIME_FULL, EVENT_FULL]
@@ -136,6 +161,7 @@ def cross_validate(
     surv_grid = np.full((len(oof), len(grid)), np.nan)
     oof[OOF_RISK], oof[FOLD] = np.nan, 0
     fold_metrics, fit_seconds = [], 0.0
+    fold_models: list[SurvivalModel] = []
     for k, train, held_out in iter_folds(table, folds):
         test = held_out[scored[held_out]]
         if not len(test):
@@ -143,8 +169,16 @@ def cross_validate(
             continue
         model = build_model(name, featurizer, seed)
         start = clock.perf_counter()
+        train = train[fit[train]]
         model.fit(table.iloc[train][cols], _y(table.iloc[train]))
         fit_seconds += clock.perf_counter() - start
+        fold_models.append(model)
+        if draws is not None:
+            mine = (draws[FOLD] == k).to_numpy()
+            if mine.any():
+                draws.loc[mine, OOF_RISK] = model.predict_risk(
+                    draws.loc[mine, cols], [horizon_days]
+                )[:, 0]
         x_test = table.iloc[test][cols]
         rows = oof.index[at[test]]
         oof.loc[rows, OOF_RISK] = model.predict_risk(x_test, [horizon_days])[:, 0]
@@ -175,7 +209,21 @@ def cross_validate(
         fit_seconds,
         params,
         notes=notes,
+        oof_draws=None if draws is None else draws[[PATIENT_ID, LANDMARK_DAY, OOF_RISK, FOLD]],
+        fold_models=fold_models,
     )
+
+
+def _replay_frame(replay: pd.DataFrame | None, folds: pd.Series) -> pd.DataFrame | None:
+    """The replay rows with their patient's fold and an empty risk column (a copy)."""
+    if replay is None:
+        return None
+    fold_of = folds.copy()
+    fold_of.index = fold_of.index.astype(str)
+    out = replay.reset_index(drop=True).copy()
+    out[FOLD] = out[PATIENT_ID].astype(str).map(fold_of)
+    out[OOF_RISK] = np.nan
+    return out
 
 
 def _scored_rows(table: pd.DataFrame, evaluate_at: Collection[float] | None) -> np.ndarray:
@@ -336,6 +384,126 @@ def expected_lead_days(
     return float(first.median()) if len(first) else None
 
 
+# Bands of days since index the served risk is checked in: a risk of 0.5 on day 10 must mean
+# what it means on day 600 (the first weeks still see pre-operative marker levels decaying).
+DAY_BANDS: tuple[tuple[str, float, float], ...] = (
+    ("d0_30", 0.0, 30.0),
+    ("d30_182", 30.0, 182.625),
+    ("d182_365", 182.625, 365.25),
+    ("d365_730", 365.25, 730.5),
+    ("d730_plus", 730.5, np.inf),
+)
+
+
+def served_calibration(
+    oof_draws: pd.DataFrame, endpoint: pd.DataFrame, horizon: float
+) -> pd.DataFrame:
+    """Calibration of the out-of-fold risk at every draw, per band of days since index.
+
+    Rows are draws of patients still at risk; the outcome is the endpoint within ``horizon``
+    of the draw (IPCW-free Kaplan–Meier per band, rows of one patient clustered in the slope).
+    One row per band: n, mean predicted, observed (95% CI), their difference, slope (CI), ICI.
+    """
+    ep = endpoint.assign(**{PATIENT_ID: endpoint[PATIENT_ID].astype(str)}).set_index(PATIENT_ID)
+    d = oof_draws.dropna(subset=[OOF_RISK]).copy()
+    d[PATIENT_ID] = d[PATIENT_ID].astype(str)
+    t = d[PATIENT_ID].map(ep[TIME]).to_numpy(dtype=float)
+    e = d[PATIENT_ID].map(ep[EVENT]).to_numpy(dtype=float) > 0
+    s = d[LANDMARK_DAY].to_numpy(dtype=float)
+    d[RESIDUAL_TIME_FULL], d[EVENT_FULL] = t - s, e.astype(int)
+    d = d[t > s]
+    rows = []
+    for band, lo, hi in DAY_BANDS:
+        part = d[(d[LANDMARK_DAY] > lo) & (d[LANDMARK_DAY] <= hi)]
+        row: dict[str, Any] = {"band": band, "n_rows": len(part)}
+        row["n_patients"] = int(part[PATIENT_ID].nunique())
+        if part[EVENT_FULL].sum() >= MIN_BAND_EVENTS:
+            row.update(_band_figures(part, horizon))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+MIN_BAND_EVENTS = 10  # fewer events in a band: its calibration is not estimated
+
+
+def _band_figures(part: pd.DataFrame, horizon: float) -> dict[str, float]:
+    large = calibration_in_the_large(part, OOF_RISK, horizon)
+    out = {k: float(large[k]) for k in ("predicted", "observed", "observed_low", "observed_high")}
+    out["difference"] = float(large["difference"])
+    try:
+        slope = calibration_slope(part, OOF_RISK, horizon)
+        out.update(slope=slope[0], slope_low=slope[1], slope_high=slope[2])
+        out["ici"] = smooth_calibration_errors(smooth_calibration(part, OOF_RISK, horizon))["ici"]
+    except ValueError as exc:  # a band without spread in its risks
+        log.info("calibration slope undefined in a band of days: %s", exc)
+    return out
+
+
+def served_calibration_metrics(table: pd.DataFrame) -> dict[str, float]:
+    """``served_calibration`` flattened into MLflow metric keys ``calib_<band>_<figure>``."""
+    out: dict[str, float] = {}
+    for row in table.to_dict(orient="records"):
+        for key, value in row.items():
+            if key != "band" and isinstance(value, int | float) and np.isfinite(value):
+                out[f"calib_{row['band']}_{key}"] = float(value)
+    return out
+
+
+def operating_point_metrics(alarm: AlarmPolicy) -> dict[str, float]:
+    """The packaged alarm rule and its figures as MLflow metric keys ``alarm_<figure>``."""
+    out = {"alarm_threshold": float(alarm.threshold), "alarm_confirm": float(alarm.confirm)}
+    for key, value in (alarm.operating_point or {}).items():
+        if isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
+            out[f"alarm_{key}"] = float(value)
+    return out
+
+
+def course_alarm_policy(
+    cohort: Cohort,
+    result: CVResult,
+    target: Target,
+    *,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    n_boot: int = 200,
+    seed: int = 0,
+) -> AlarmPolicy:
+    """The alarm rule chosen per patient over the monitoring course, on out-of-fold risks at
+    every post-index draw of the training patients (``alarms.operating_point.choose``)."""
+    draws = result.oof_draws
+    if draws is None or draws[OOF_RISK].isna().all():
+        raise ValueError("no out-of-fold risk at the draws: cannot choose an alarm rule")
+    risks = pd.DataFrame(
+        {
+            PATIENT_ID: draws[PATIENT_ID].astype(str),
+            DAY: draws[LANDMARK_DAY].astype(float),
+            SCORE: draws[OOF_RISK].astype(float),
+        }
+    ).dropna()
+    point = choose(
+        risks,
+        course_table(cohort),
+        target,
+        lookback_days=lookback_days,
+        n_boot=n_boot,
+        seed=seed,
+        source=(
+            f"Chosen and stated on out-of-fold risks at {len(risks):,} draws of "
+            f"{risks[PATIENT_ID].nunique():,} training patients ({cohort.manifest.name})."
+        ),
+    )
+    controls = course_table(cohort)
+    free = risks[PATIENT_ID].isin(controls.loc[~controls[RECURRED], PATIENT_ID])
+    return AlarmPolicy(
+        horizon_days=result.horizon_days,
+        threshold=point.threshold,
+        low_below=float(np.quantile(risks.loc[free, SCORE] if free.any() else risks[SCORE], 0.5)),
+        target_specificity=target.patient_specificity,
+        expected_lead_days=point.median_lead_days,
+        confirm=point.confirm,
+        operating_point=point.to_dict(),
+    )
+
+
 def fit_pipeline(
     cohort: Cohort,
     table: pd.DataFrame,
@@ -345,23 +513,45 @@ def fit_pipeline(
     seed: int = 0,
     horizons: Sequence[float] = DEFAULT_HORIZONS,
     specificity: float = 0.9,
+    target: Target | None = None,
+    fit_rows: np.ndarray | None = None,
+    rows: dict[str, str] | None = None,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
 ) -> RiskPipeline:
-    """Refit the model on every row and package it with its OOF-derived alarm policy."""
+    """Refit the model on the fitted rows and package it with its OOF-derived alarm rule.
+
+    With out-of-fold risks at every draw (``result.oof_draws``) the alarm rule is chosen per
+    patient over the course at ``target``; without them (a table of landmarks only), per row
+    at ``specificity`` as before, and the policy says so (no operating point).
+    """
     cols = feature_columns(featurizer)
-    model = clone(build_model(result.name, featurizer, seed)).fit(table[cols], _y(table))
+    fitted = table if fit_rows is None else table[np.asarray(fit_rows, dtype=bool)]
+    model = clone(build_model(result.name, featurizer, seed)).fit(fitted[cols], _y(fitted))
     hs = tuple(sorted({*horizons, result.horizon_days}))
+    if result.oof_draws is not None:
+        alarm = course_alarm_policy(
+            cohort,
+            result,
+            target or Target(patient_specificity=specificity),
+            lookback_days=lookback_days,
+            seed=seed,
+        )
+    else:
+        alarm = alarm_policy(result.oof, result.horizon_days, specificity)
     return RiskPipeline(
         manifest=cohort.manifest,
         featurizer=featurizer,
         model=model,
         model_name=result.name,
         horizons=hs,
-        alarm=alarm_policy(result.oof, result.horizon_days, specificity),
+        alarm=alarm,
         # training medians; NaN for a feature never observed (perturbing to NaN = imputed)
-        reference={str(c): float(v) for c, v in table[cols].median(numeric_only=True).items()},
+        reference={str(c): float(v) for c, v in fitted[cols].median(numeric_only=True).items()},
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         cohort_digest=cohort.digest,
         metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
+        interval_models=list(result.fold_models),
+        rows=dict(rows or {}),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from cohort.cohort import Cohort
 from models.packaging import MODEL_ARTIFACT, CtcmonRiskModel
 from tracking.locations import git_commit
 from tracking.vocabulary import (
+    CALIBRATION_BY_DAY_BAND,
     CALIBRATION_TABLE,
     DECISION_CURVE,
     EVALUATION_DIR,
@@ -26,7 +28,9 @@ from tracking.vocabulary import (
     METRICS_BY_FOLD,
     METRICS_BY_LANDMARK,
     NOTES_SEPARATOR,
+    OOF_DRAWS,
     OOF_PREDICTIONS,
+    OPERATING_POINT,
     TAG_VALUE_LIMIT,
     Tag,
 )
@@ -129,6 +133,14 @@ def _log_tables_and_figures(result: CVResult, figures: Mapping[str, Figure | byt
         result.oof.to_csv(folder / OOF_PREDICTIONS, index=False)
         result.by_landmark.to_csv(folder / METRICS_BY_LANDMARK, index=False)
         pd.DataFrame(result.fold_metrics).to_csv(folder / METRICS_BY_FOLD, index=False)
+        if result.oof_draws is not None:
+            result.oof_draws.to_csv(folder / OOF_DRAWS, index=False)
+        if result.served_calibration is not None:
+            result.served_calibration.to_csv(folder / CALIBRATION_BY_DAY_BAND, index=False)
+        if result.pipeline is not None and result.pipeline.alarm.operating_point:
+            (folder / OPERATING_POINT).write_text(
+                json.dumps(result.pipeline.alarm.operating_point, indent=2)
+            )
         if not result.decision_curve.empty:
             result.decision_curve.to_csv(folder / DECISION_CURVE, index=False)
         if "calibration_table" in result.calibration:

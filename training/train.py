@@ -17,7 +17,10 @@ import pandas as pd
 from joblib import cpu_count
 from joblib.externals.loky import ProcessPoolExecutor
 
+from alarms.operating_point import DEFAULT_LOOKBACK_DAYS, Target
+from alarms.surveillance import END_DAY, course_table
 from cohort.cohort import Cohort
+from cohort.endpoints import derive_endpoint
 from cohort.records import history_from_cohort
 from cohort.vocabulary import CTC_TOTAL, DATE, EVENT, LANDMARK_DAY, PATIENT_ID, feature_name
 from features.landmark import (
@@ -25,6 +28,7 @@ from features.landmark import (
     LandmarkInput,
     build_landmark_table,
     default_landmarks,
+    draw_points,
 )
 from models import MODEL_NAMES
 from models.pipeline import DEFAULT_HORIZONS
@@ -32,7 +36,15 @@ from tracking import locations, registry
 from training import mlflow_runs
 from training.calibration import calibration_table, smooth_calibration
 from training.cv import folds_from_file, patient_folds
-from training.evaluate import OOF_RISK, CVResult, cross_validate, fit_pipeline
+from training.evaluate import (
+    OOF_RISK,
+    CVResult,
+    cross_validate,
+    fit_pipeline,
+    operating_point_metrics,
+    served_calibration,
+    served_calibration_metrics,
+)
 from training.plots import (
     plot_auc_by_landmark,
     plot_calibration,
@@ -44,6 +56,8 @@ from training.progress import Progress, quiet
 
 matplotlib.use("Agg")
 log = logging.getLogger(__name__)
+
+FIT_ON = ("draws", "landmarks")
 
 
 @dataclass
@@ -62,6 +76,12 @@ class TrainConfig:
     specificity: float = 0.9
     select_by: str = "auc"
     serving_horizons: tuple[float, ...] = DEFAULT_HORIZONS
+    # "draws": fit on every post-index draw day of each patient (the moments the service
+    # scores); "landmarks": fit on the landmark rows (`landmarks` + `train_landmarks`)
+    fit_on: str = "draws"
+    # the alarm rule's target: a patient-level specificity, or else a false-alarm rate
+    false_alarms_per_year: float | None = None
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS
 
 
 @dataclass
@@ -89,7 +109,18 @@ def check_config(config: TrainConfig) -> TrainConfig:
         )
     if not 0 < config.specificity < 1:
         raise ValueError(f"specificity must be in (0, 1), got {config.specificity!r}")
+    if config.fit_on not in FIT_ON:
+        raise ValueError(f"--fit-on must be one of {list(FIT_ON)}, got {config.fit_on!r}")
+    alarm_target(config)  # checks the false-alarm rate
+    if not config.lookback_days > 0:
+        raise ValueError(f"--lookback must be > 0 days, got {config.lookback_days!r}")
     return config
+
+
+def alarm_target(config: TrainConfig) -> Target:
+    if config.false_alarms_per_year is not None:
+        return Target(patient_specificity=None, false_alarms_per_year=config.false_alarms_per_year)
+    return Target(patient_specificity=config.specificity)
 
 
 def evaluation_landmarks(cohort: Cohort, config: TrainConfig) -> list[float]:
@@ -116,6 +147,71 @@ def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, L
     points = table[[PATIENT_ID, LANDMARK_DAY]]
     featurizer.fit(LandmarkInput.from_cohort(cohort, points))
     return table, featurizer
+
+
+@dataclass(frozen=True)
+class TrainingRows:
+    """The rows of one training run: what is fitted, what is scored, what the alarm replays.
+
+    ``table``: the landmark rows (scored at the evaluation landmarks; fitted on in
+    ``fit_on="landmarks"``) then, in ``fit_on="draws"``, one row per post-index draw day of each
+    patient still at risk (fitted on). ``replay``: features at every post-index draw during
+    surveillance, scored out of fold to choose the alarm rule.
+    """
+
+    table: pd.DataFrame
+    featurizer: LandmarkFeatures
+    fit: np.ndarray
+    scored: np.ndarray
+    replay: pd.DataFrame
+
+    def describe(self) -> dict[str, str]:
+        fitted = self.table[self.fit]
+        return {
+            "fitted": (
+                f"{len(fitted):,} rows of {fitted[PATIENT_ID].nunique():,} patients: "
+                + _which_rows(self)
+            ),
+            "scored": (
+                f"{int(self.scored.sum()):,} rows at the evaluation landmarks (days "
+                f"{_days(self.table.loc[self.scored, LANDMARK_DAY].unique())}), out of fold"
+            ),
+            "alarm": (
+                f"{len(self.replay):,} post-index draws of {self.replay[PATIENT_ID].nunique():,} "
+                "patients, out of fold, replayed per patient over the course"
+            ),
+        }
+
+
+def _which_rows(rows: TrainingRows) -> str:
+    if rows.fit.all() or not rows.scored[rows.fit].any():
+        return "each patient's own post-index draw days while at risk (where the service scores)"
+    return "the landmark rows (days " + _days(rows.table.loc[rows.fit, LANDMARK_DAY].unique()) + ")"
+
+
+def training_rows(cohort: Cohort, config: TrainConfig) -> TrainingRows:
+    """``landmark_table`` plus each patient's draw-day rows and the draw replay."""
+    table, featurizer = landmark_table(cohort, config)
+    scored = table[LANDMARK_DAY].isin(evaluation_landmarks(cohort, config)).to_numpy()
+    fit = np.ones(len(table), dtype=bool)
+    if config.fit_on == "draws":
+        horizon = max(config.horizon_days, *config.serving_horizons)
+        at_draws = build_landmark_table(
+            cohort, points=draw_points(cohort), horizon_days=horizon, featurizer=featurizer
+        )
+        table = pd.concat([table, at_draws], ignore_index=True)
+        fit = np.r_[np.zeros(len(scored), dtype=bool), np.ones(len(at_draws), dtype=bool)]
+        scored = np.r_[scored, np.zeros(len(at_draws), dtype=bool)]
+    return TrainingRows(table, featurizer, fit, scored, replay_rows(cohort, featurizer))
+
+
+def replay_rows(cohort: Cohort, featurizer: LandmarkFeatures) -> pd.DataFrame:
+    """Features at every post-index draw up to the end of surveillance (no targets)."""
+    points = draw_points(cohort)
+    end = course_table(cohort).set_index(PATIENT_ID)[END_DAY]
+    ends = points[PATIENT_ID].astype(str).map(end).to_numpy(dtype=float)
+    points = points[points[LANDMARK_DAY].to_numpy() <= ends].reset_index(drop=True)
+    return featurizer.transform(LandmarkInput.from_cohort(cohort, points))
 
 
 def assign_folds(cohort: Cohort, config: TrainConfig) -> pd.Series:
@@ -146,12 +242,13 @@ def train(
     say: Progress = progress or quiet
     say("building landmark features", 0.0)
     started = clock.perf_counter()
-    table, featurizer = landmark_table(cohort, config)
+    rows = training_rows(cohort, config)
+    table = rows.table
     folds = assign_folds(cohort, config)
-    log.info("landmark table: %d rows in %.1f s", len(table), clock.perf_counter() - started)
+    log.info("training rows: %d in %.1f s", len(table), clock.perf_counter() - started)
     evaluate_at = evaluation_landmarks(cohort, config)
     jobs = [
-        _ModelJob(name, cohort, table, featurizer, folds, config, evaluate_at)
+        _ModelJob(name, cohort, table, rows.featurizer, folds, config, evaluate_at, rows)
         for name in config.models
     ]
     n = len(jobs)
@@ -160,10 +257,10 @@ def train(
     with _model_runs(jobs, workers) as outcomes:
         # while the workers start: open (maybe create) the store, draw the shared figures
         uri = locations.use_tracking(tracking_uri, experiment)
-        scored = table[table[LANDMARK_DAY].isin(evaluate_at)]
+        scored = table[rows.scored]
         shared_figures = _rendered(_cohort_figures(scored, cohort, config.horizon_days))
         example = _input_example(cohort)
-        params = _config_params(config, table, evaluate_at)
+        params = _config_params(config, rows)
         for i, done in enumerate(outcomes):
             started = clock.perf_counter()
             figures = {**shared_figures, **done.figures}
@@ -198,6 +295,7 @@ class _ModelJob:
     folds: pd.Series
     config: TrainConfig
     evaluate_at: list[float] | None = None  # None: score every landmark
+    rows: TrainingRows | None = None  # None: fit and score `table` at `evaluate_at`
 
 
 @dataclass
@@ -304,6 +402,9 @@ def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
         seed=config.seed,
         n_boot=config.n_boot,
         evaluate_at=job.evaluate_at,
+        fit_rows=None if job.rows is None else job.rows.fit,
+        scored_rows=None if job.rows is None else job.rows.scored,
+        replay=None if job.rows is None else job.rows.replay,
     )
     seconds["cv"], seconds["cv_fits"] = clock.perf_counter() - started, result.fit_seconds
     started = clock.perf_counter()
@@ -315,7 +416,18 @@ def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
         seed=config.seed,
         horizons=config.serving_horizons,
         specificity=config.specificity,
+        target=alarm_target(config),
+        fit_rows=None if job.rows is None else job.rows.fit,
+        rows=None if job.rows is None else job.rows.describe(),
+        lookback_days=config.lookback_days,
     )
+    result.metrics.update(operating_point_metrics(result.pipeline.alarm))
+    if result.oof_draws is not None:
+        endpoint = derive_endpoint(job.cohort.outcomes, job.cohort.manifest.endpoint, None)
+        result.served_calibration = served_calibration(
+            result.oof_draws, endpoint, config.horizon_days
+        )
+        result.metrics.update(served_calibration_metrics(result.served_calibration))
     seconds["refit"] = clock.perf_counter() - started
     started = clock.perf_counter()
     figures = _rendered(_model_figures(result))
@@ -336,16 +448,19 @@ def _days(values: Iterable[float]) -> str:
     return ",".join(f"{x:g}" for x in sorted(values))
 
 
-def _config_params(
-    config: TrainConfig, table: pd.DataFrame, evaluate_at: list[float]
-) -> dict[str, Any]:
+def _config_params(config: TrainConfig, rows: TrainingRows) -> dict[str, Any]:
     params = {k: v for k, v in asdict(config).items() if k != "models"}
-    days = table[LANDMARK_DAY]
-    scored = days.isin(evaluate_at)
-    params["landmarks"] = _days(days[scored].unique())
-    params["train_landmarks"] = _days(days.unique()) if config.train_landmarks else None
-    params["n_landmark_rows"] = len(table)
-    params["n_scored_rows"] = int(scored.sum())
+    days = rows.table[LANDMARK_DAY]
+    params["landmarks"] = _days(days[rows.scored].unique())
+    landmark_rows = ~rows.fit | rows.scored if config.fit_on == "draws" else rows.fit
+    params["train_landmarks"] = (
+        _days(days[landmark_rows].unique()) if config.train_landmarks else None
+    )
+    params["n_landmark_rows"] = len(rows.table)
+    params["n_fitted_rows"] = int(rows.fit.sum())
+    params["n_scored_rows"] = int(rows.scored.sum())
+    params["n_replayed_draws"] = len(rows.replay)
+    params.update({f"rows_{k}": v for k, v in rows.describe().items()})
     return params
 
 

@@ -32,6 +32,8 @@ def describe(model: LoadedModel) -> ModelInfo:
             low_below=p.alarm.low_below,
             target_specificity=p.alarm.target_specificity,
             expected_lead_days=p.alarm.expected_lead_days,
+            confirm=p.alarm.confirm,
+            operating_point=p.alarm.operating_point,
         ),
         metrics={k: (v if v == v else None) for k, v in p.metrics.items()},
         cohort=p.manifest.name,
