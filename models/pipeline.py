@@ -83,7 +83,7 @@ class RiskPipeline:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle a pipeline packaged before a field existed: the field's default."""
-        defaults = {"interval_models": [], "rows": {}}
+        defaults: dict[str, Any] = {"interval_models": [], "rows": {}}
         self.__dict__.update({**defaults, **state})
 
     # ---- batch: a cohort at landmarks (external validation, lead time) ----

@@ -8,7 +8,7 @@ from serving.auth import AdminKey, KeyDep
 from serving.deps import HolderDep, ModelDep
 from serving.errors import Unavailable
 from serving.model import LoadedModel
-from serving.schemas import AlarmInfo, ModelInfo
+from serving.schemas import AlarmInfo, ModelInfo, OperatingPointOut
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -33,7 +33,9 @@ def describe(model: LoadedModel) -> ModelInfo:
             target_specificity=p.alarm.target_specificity,
             expected_lead_days=p.alarm.expected_lead_days,
             confirm=p.alarm.confirm,
-            operating_point=p.alarm.operating_point,
+            operating_point=(
+                OperatingPointOut(**p.alarm.operating_point) if p.alarm.operating_point else None
+            ),
         ),
         metrics={k: (v if v == v else None) for k, v in p.metrics.items()},
         cohort=p.manifest.name,
