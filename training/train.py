@@ -164,6 +164,7 @@ class TrainingRows:
     fit: np.ndarray
     scored: np.ndarray
     replay: pd.DataFrame
+    fit_on: str = "draws"
 
     def describe(self) -> dict[str, str]:
         fitted = self.table[self.fit]
@@ -184,7 +185,7 @@ class TrainingRows:
 
 
 def _which_rows(rows: TrainingRows) -> str:
-    if rows.fit.all() or not rows.scored[rows.fit].any():
+    if rows.fit_on == "draws":
         return "each patient's own post-index draw days while at risk (where the service scores)"
     return "the landmark rows (days " + _days(rows.table.loc[rows.fit, LANDMARK_DAY].unique()) + ")"
 
@@ -202,7 +203,8 @@ def training_rows(cohort: Cohort, config: TrainConfig) -> TrainingRows:
         table = pd.concat([table, at_draws], ignore_index=True)
         fit = np.r_[np.zeros(len(scored), dtype=bool), np.ones(len(at_draws), dtype=bool)]
         scored = np.r_[scored, np.zeros(len(at_draws), dtype=bool)]
-    return TrainingRows(table, featurizer, fit, scored, replay_rows(cohort, featurizer))
+    replay = replay_rows(cohort, featurizer)
+    return TrainingRows(table, featurizer, fit, scored, replay, config.fit_on)
 
 
 def replay_rows(cohort: Cohort, featurizer: LandmarkFeatures) -> pd.DataFrame:
