@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import Any
 
@@ -24,7 +25,7 @@ def _two_draws_rising(trained_store: dict[str, Any], pipeline: RiskPipeline) -> 
         history = history_from_cohort(cohort, str(pid))
         index = history.patient.index_date
         dates = sorted({m.date for m in history.measurements if m.date and m.date > index})
-        for before, after in zip(dates, dates[1:], strict=False):
+        for before, after in itertools.pairwise(dates):
             r0 = pipeline.assess(history.model_copy(update={"as_of": before}))["risk"]["365"]
             r1 = pipeline.assess(history.model_copy(update={"as_of": after}))["risk"]["365"]
             if r1 > r0 + 0.02:
