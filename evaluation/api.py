@@ -156,7 +156,7 @@ def _all_series(
         model_series, source = model_alarms(cohort, model_uri, surv, s.confirm)
         series.append(model_series)
     if prospective is not None:
-        series.append(_issued(cohort, prospective, s.confirm))
+        series.extend(_issued(cohort, prospective, s.confirm))
     _check_unique_names(series)
     return series, source
 
@@ -166,7 +166,9 @@ def _point_mlflow(uri: str) -> None:
     mlflow.set_registry_uri(uri)
 
 
-def _issued(cohort: Cohort, prospective: str | Path | pd.DataFrame, confirm: int) -> AlarmSeries:
+def _issued(
+    cohort: Cohort, prospective: str | Path | pd.DataFrame, confirm: int
+) -> list[AlarmSeries]:
     frame = prospective if isinstance(prospective, pd.DataFrame) else read_assessments(prospective)
     return issued_alarms(cohort, frame, confirm)
 

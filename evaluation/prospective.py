@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from alarms.series import SCORE, AlarmSeries, score_alarms
+from alarms.surveillance import END_DAY, surveillance_table
 from cohort.cohort import Cohort
 from cohort.vocabulary import (
     AS_OF,
@@ -53,6 +54,10 @@ ASSESSMENT_COLUMNS: Final = (
     "alarm_horizon_days",
 )
 ISSUED_RULE: Final = "service alarms (as issued)"
+BY_AS_OF_RULE: Final = "service alarms (dated by as_of: back-entered data, not prospective)"
+# An assessment issued more than this many days after its as_of was entered after the fact
+# (e.g. a study's records typed in later), not issued in clinic on the day of the draw.
+BACKFILL_DAYS: Final = 7
 _TRUE = {"true", "1", "yes", "t", "1.0"}
 _FALSE = {"false", "0", "no", "f", "0.0"}
 
@@ -107,12 +112,32 @@ def _dates(s: pd.Series, col: str, name: str) -> pd.Series:
     return parsed.dt.tz_localize(None).dt.normalize()
 
 
-def issued_alarms(cohort: Cohort, assessments: pd.DataFrame, confirm: int = 1) -> AlarmSeries:
-    """The issued alarms as an AlarmSeries dated at the day the assessment was issued."""
+def issued_alarms(cohort: Cohort, assessments: pd.DataFrame, confirm: int = 1) -> list[AlarmSeries]:
+    """The issued alarms dated by when the clinician could act on them (``issued_at``, or
+    ``as_of`` when later) — and, when some were back-filled, the same alarms dated by their
+    ``as_of`` as a second, clearly labelled series (what they would have been in clinic)."""
     a, notes = _known_patients(cohort, assessments)
-    index = cohort.patients.set_index(PATIENT_ID)[INDEX_DATE]
+    backfill = _backfill_notes(cohort, a)
     acted = a[[ISSUED_AT, AS_OF]].max(axis=1)
-    day = (acted - a[PATIENT_ID].map(index)).dt.days.astype(float)
+    series = [_series(cohort, a, acted, confirm, ISSUED_RULE, "as issued", notes + backfill)]
+    if backfill:
+        series.append(
+            _series(cohort, a, a[AS_OF], confirm, BY_AS_OF_RULE, "dated by as_of", backfill)
+        )
+    return series
+
+
+def _series(
+    cohort: Cohort,
+    a: pd.DataFrame,
+    when: pd.Series,
+    confirm: int,
+    name: str,
+    dated: str,
+    notes: tuple[str, ...],
+) -> AlarmSeries:
+    index = cohort.patients.set_index(PATIENT_ID)[INDEX_DATE]
+    day = (when - a[PATIENT_ID].map(index)).dt.days.astype(float)
     horizon = _alarm_horizon(a)
     score = a.get(risk_column(horizon), np.nan)
     frame = pd.DataFrame({PATIENT_ID: a[PATIENT_ID], DAY: day, SCORE: score})
@@ -120,15 +145,36 @@ def issued_alarms(cohort: Cohort, assessments: pd.DataFrame, confirm: int = 1) -
     versions = sorted(set(a["model_name"] + " v" + a["model_version"]))
     series = score_alarms(
         frame.iloc[order],
-        name=ISSUED_RULE,
+        name=name,
         kind="issued",
         threshold=float(a["alarm_threshold"].median()) if len(a) else float("nan"),
         confirm=confirm,
         score_name=f"issued {risk_column(horizon)}",
-        description=f"alarms issued by the service ({', '.join(versions) or 'none'}), as issued",
+        description=f"alarms issued by the service ({', '.join(versions) or 'none'}), {dated}",
         positive=a["alarm"].to_numpy(dtype=bool)[order],
     )
     return replace(series, notes=notes)
+
+
+def _backfill_notes(cohort: Cohort, a: pd.DataFrame) -> tuple[str, ...]:
+    """Say how many assessments were issued long after their draw, and what that does."""
+    late = (a[ISSUED_AT] - a[AS_OF]).dt.days > BACKFILL_DAYS
+    if not late.any():
+        return ()
+    index = cohort.patients.set_index(PATIENT_ID)[INDEX_DATE]
+    issued_day = (a[ISSUED_AT] - a[PATIENT_ID].map(index)).dt.days.astype(float)
+    end = surveillance_table(cohort).set_index(PATIENT_ID)[END_DAY]
+    after_end = issued_day > a[PATIENT_ID].astype(str).map(end).to_numpy(dtype=float)
+    return (
+        f"{int(late.sum())} of {len(a)} assessments ({a.loc[late, PATIENT_ID].nunique()} "
+        f"patients) were issued more than {BACKFILL_DAYS} days after their as_of date: the data "
+        f"were entered after the fact. Dated by issued_at (the prospective clock) an alarm counts "
+        f"only from the day it was issued; {int(after_end.sum())} were issued after the "
+        "patient's surveillance had ended (recurrence, death or last follow-up) and cannot "
+        f"count at all. '{BY_AS_OF_RULE}' dates each at its as_of instead: what the alarms "
+        "would have been had they been issued on the day of the draw — a retrospective "
+        "replay of the issued scores, not prospective evidence.",
+    )
 
 
 def _known_patients(

@@ -10,7 +10,7 @@ import pytest
 from cohort.cohort import Cohort
 from cohort.load import load_cohort
 from evaluation import run_leadtime
-from evaluation.prospective import ISSUED_RULE, issued_alarms, read_assessments
+from evaluation.prospective import BY_AS_OF_RULE, ISSUED_RULE, issued_alarms, read_assessments
 from tests.evaluation._leadtime_cohort import date, write_tiny
 
 COLUMNS = (
@@ -66,12 +66,12 @@ def test_the_export_folder_or_the_csv_itself_is_accepted(tiny: Cohort, tmp_path:
 def test_later_risks_and_assessments_after_recurrence_change_nothing_before(
     tiny: Cohort, tmp_path: Path
 ) -> None:
-    base = issued_alarms(tiny, read_assessments(assessments_csv(tmp_path / "a")))
+    base = issued_alarms(tiny, read_assessments(assessments_csv(tmp_path / "a")))[0]
     altered = [
         (pid, a, i, 0.01 if (pid, a) == ("p1", 300) else r, al) for pid, a, i, r, al in ISSUED
     ]
     altered += [("p1", 450, 450, 0.9, "true"), ("p1", 150, 500, 0.9, "true")]  # after; back-filled
-    later = issued_alarms(tiny, read_assessments(assessments_csv(tmp_path / "b", altered)))
+    later = issued_alarms(tiny, read_assessments(assessments_csv(tmp_path / "b", altered)))[0]
     early = base.frame[base.frame["day"] < 300].reset_index(drop=True)
     pd.testing.assert_frame_equal(
         early, later.frame[later.frame["day"] < 300].reset_index(drop=True)
@@ -121,3 +121,40 @@ def test_assessments_of_unknown_patients_are_ignored_with_a_note(
     )
     assert result.rule(ISSUED_RULE).metrics["n_alarms"] == 3  # p1 on days 200 and 301, p2 on 200
     assert any("p9" in n for n in result.notes)
+
+
+def test_back_filled_assessments_are_said_and_offered_by_as_of_labelled_as_such(
+    tiny: Cohort, tmp_path: Path
+) -> None:
+    """Records typed in after follow-up ended: by issued_at nothing counts, and the report says
+    why; dated by as_of (a separate, labelled rule) p1's day-200 alarm leads by 200 days."""
+    rows = [
+        ("p1", 200, 800, 0.9, "true"),
+        ("p2", 200, 800, 0.2, "false"),
+        ("p3", 30, 800, 0.1, "false"),
+    ]
+    result = run_leadtime(
+        tiny,
+        rules=["ctc_total>=2"],
+        prospective_assessments=assessments_csv(tmp_path / "late", rows),
+        n_boot=0,
+    )
+    issued = result.rule(ISSUED_RULE).metrics
+    assert issued["n_detected"] == 0
+    note = next(n for n in result.notes if "issued more than 7 days after" in n)
+    assert "3 of 3 assessments (3 patients)" in note and "3 were issued after" in note
+    by_as_of = result.rule(BY_AS_OF_RULE)
+    assert "not prospective" in by_as_of.name
+    assert by_as_of.metrics["n_detected"] == 1 and by_as_of.metrics["lead"]["median"] == 200
+
+
+def test_assessments_issued_on_the_day_get_no_back_fill_rule(tiny: Cohort, tmp_path: Path) -> None:
+    result = run_leadtime(
+        tiny,
+        rules=["ctc_total>=2"],
+        prospective_assessments=assessments_csv(tmp_path / "ok"),
+        n_boot=0,
+    )
+    issued = [r.name for r in result.rules if r.kind == "issued" and r.variant_of is None]
+    assert issued == [ISSUED_RULE]
+    assert not any("issued more than" in n for n in result.notes)
