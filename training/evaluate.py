@@ -8,6 +8,7 @@ rows for packaging; its validation metrics are the OOF ones, never a resubstitut
 from __future__ import annotations
 
 import logging
+import pickle
 import time as clock
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
@@ -550,9 +551,27 @@ def fit_pipeline(
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         cohort_digest=cohort.digest,
         metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
-        interval_models=list(result.fold_models),
+        interval_models=_interval_models(result),
         rows=dict(rows or {}),
     )
+
+
+# The fold models travel inside the packaged model for each risk's interval. A random survival
+# forest's trees keep a survival curve per node: five more forests would add ~0.8 GB on 800
+# patients. Above this size the package carries none and its assessments no interval.
+INTERVAL_MODELS_MAX_BYTES = 64 * 2**20
+
+
+def _interval_models(result: CVResult) -> list[SurvivalModel]:
+    size = sum(len(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL)) for m in result.fold_models)
+    if size > INTERVAL_MODELS_MAX_BYTES:
+        result.notes.append(
+            f"risk intervals: the {len(result.fold_models)} fold models take "
+            f"{size / 2**20:.0f} MiB (limit {INTERVAL_MODELS_MAX_BYTES / 2**20:.0f} MiB); the "
+            "packaged model carries none, so its assessments come without an interval"
+        )
+        return []
+    return list(result.fold_models)
 
 
 def oof_risk_columns(result: CVResult) -> pd.DataFrame:
