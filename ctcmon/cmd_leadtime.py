@@ -119,6 +119,17 @@ def _print_summary(result: Any) -> None:
             f"days {ci_num(m.get('episode_lead_median_ci'))}",
             markup=False,
         )
+    stated = (result.model or {}).get("stated_operating_point")
+    if stated:
+        out.print(
+            "  the model states for its packaged rule (out of fold, on its training cohort): "
+            f"specificity {pct(stated['patient_specificity'])} "
+            f"{ci_pct([stated['patient_specificity_low'], stated['patient_specificity_high']])}, "
+            f"sensitivity {pct(stated['sensitivity'])} "
+            f"{ci_pct([stated['sensitivity_low'], stated['sensitivity_high']])}, "
+            f"median lead {num(stated['median_lead_days'])} days",
+            markup=False,
+        )
     for note in result.notes:
         out.print(f"  note: {note}", markup=False)
     if result.files:
