@@ -24,6 +24,7 @@ from reporting.related import comparison_rows, leadtime_facts, run_csv, sibling_
 from reporting.resolve import ModelRef, resolve_model
 from reporting.sources import cohort_facts, predictor_facts
 from tracking.vocabulary import (
+    CALIBRATION_BY_DAY_BAND,
     CALIBRATION_TABLE,
     DECISION_CURVE,
     FIGURES_DIR,
@@ -43,6 +44,7 @@ EVALUATION: Final = {
     "by_fold": METRICS_BY_FOLD,
     "calibration": CALIBRATION_TABLE,
     "decision_curve": DECISION_CURVE,
+    "calibration_by_day_band": CALIBRATION_BY_DAY_BAND,
 }
 DPI: Final = 100
 
@@ -131,13 +133,19 @@ def _hyperparameters(run: Run) -> dict[str, str]:
 
 
 def _alarm(pipeline: RiskPipeline) -> dict[str, Any]:
+    """The packaged rule, its operating point per patient over the course (out of fold), which
+    rows the model was fitted and scored on, and whether its risks carry intervals."""
     a = pipeline.alarm
     return {
         "horizon_days": a.horizon_days,
         "threshold": a.threshold,
+        "confirm": a.confirm,
         "low_below": a.low_below,
         "target_specificity": a.target_specificity,
         "expected_lead_days": a.expected_lead_days,
+        "operating_point": a.operating_point,
+        "rows": dict(pipeline.rows),
+        "interval_models": len(pipeline.interval_models),
     }
 
 
