@@ -558,6 +558,7 @@ def _records(table: Any) -> list[dict[str, Any]]:
 
 
 def _print_comparison(table: Any) -> None:
+    from rich.console import Console
     from rich.table import Table
 
     t = Table(title="Model comparison (out-of-fold, patient-grouped CV)")
@@ -570,21 +571,31 @@ def _print_comparison(table: Any) -> None:
         "integrated_brier": "IBS",
         "calibration_slope": "cal. slope",
         "ici": "ICI",
+        "alarm_sensitivity": "alarm sens.",
+        "alarm_patient_specificity": "alarm spec.",
+        "alarm_median_lead_days": "lead d",
         "fit_seconds": "fit s",
+        "serve_ms": "serve ms",
     }
+    formats = {"fit_seconds": ".1f", "serve_ms": ".1f", "alarm_median_lead_days": ".0f"}
     for head in heads.values():
-        t.add_column(head, justify="left" if head == "model" else "right")
+        t.add_column(head, justify="left" if head == "model" else "right", no_wrap=True)
     for row in table.to_dict(orient="records"):
         cells = [str(row["model"])]
         for key in list(heads)[1:]:
             v = row.get(key)
-            cells.append(
-                "—" if v is None or v != v else f"{v:.3f}" if key != "fit_seconds" else f"{v:.1f}"
-            )
+            cells.append("—" if v is None or v != v else format(v, formats.get(key, ".3f")))
         if row.get("auc_low") is not None and row.get("auc_low") == row.get("auc_low"):
             cells[3] += f" ({row['auc_low']:.2f}–{row['auc_high']:.2f})"
         t.add_row(*cells)
-    out.print(t)
+    # piped or logged output has no terminal width: never cut the table to 80 columns
+    wide = out if out.is_terminal else Console(file=out.file, width=170, highlight=False)
+    wide.print(t)
+    out.print(
+        "alarm sens./spec./lead d: the packaged alarm rule per patient over the course (out of "
+        "fold); serve ms: median in-process time of one assessment",
+        markup=False,
+    )
 
 
 def _write_table_atomically(table: Any, path: Path) -> None:

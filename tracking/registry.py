@@ -72,7 +72,11 @@ COMPARISON_COLUMNS = (
     "integrated_brier",
     "calibration_slope",
     "ici",
+    "alarm_sensitivity",
+    "alarm_patient_specificity",
+    "alarm_median_lead_days",
     "fit_seconds",
+    "serve_ms",
 )
 
 

@@ -21,7 +21,7 @@ from alarms.operating_point import DEFAULT_LOOKBACK_DAYS, Target
 from alarms.surveillance import END_DAY, course_table
 from cohort.cohort import Cohort
 from cohort.endpoints import derive_endpoint
-from cohort.records import history_from_cohort
+from cohort.records import PatientHistory, history_from_cohort
 from cohort.vocabulary import CTC_TOTAL, DATE, EVENT, LANDMARK_DAY, PATIENT_ID, feature_name
 from features.landmark import (
     LandmarkFeatures,
@@ -424,6 +424,7 @@ def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
         lookback_days=config.lookback_days,
     )
     result.metrics.update(operating_point_metrics(result.pipeline.alarm))
+    result.metrics["serve_ms"] = _serve_ms(result.pipeline, job.cohort)
     if result.oof_draws is not None:
         endpoint = derive_endpoint(job.cohort.outcomes, job.cohort.manifest.endpoint, None)
         result.served_calibration = served_calibration(
@@ -435,6 +436,25 @@ def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
     figures = _rendered(_model_figures(result))
     seconds["figures"] = clock.perf_counter() - started
     return _Trained(result, figures, seconds)
+
+
+SERVE_TIMING_CALLS = 15
+
+
+def _serve_ms(pipeline: Any, cohort: Cohort) -> float:
+    """Median in-process milliseconds of one assessment (the patient with the most draws):
+    what this model costs the service after every draw, so the comparison can say it."""
+    example = _input_example(cohort)
+    if not example:
+        return float("nan")
+    history = PatientHistory.model_validate(example[0])
+    pipeline.assess(history)  # warm caches
+    times = []
+    for _ in range(SERVE_TIMING_CALLS):
+        start = clock.perf_counter()
+        pipeline.assess(history)
+        times.append(clock.perf_counter() - start)
+    return float(np.median(times) * 1000)
 
 
 def _rendered(figures: dict[str, Any]) -> dict[str, bytes]:

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -98,3 +99,16 @@ def test_a_bad_train_landmark_is_a_one_line_error_naming_the_option(pbcseq_dir: 
     assert res.returncode == 1
     assert "--train-landmarks: '1y' is not a number of days" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_compare_piped_shows_the_whole_table_with_the_alarm_and_serving_cost(
+    trained_store: dict[str, Any],
+) -> None:
+    res = ctcmon("compare", "--experiment", "test", "--tracking-uri", trained_store["uri"])
+    assert res.returncode == 0, res.stderr
+    assert "…" not in res.stdout  # piped output is not cut to 80 columns
+    header = next(line for line in res.stdout.splitlines() if "Harrell C" in line)
+    for column in ("alarm sens.", "alarm spec.", "lead d", "serve ms"):
+        assert column in header
+    row = next(line for line in res.stdout.splitlines() if line.lstrip("│ ").startswith("cox"))
+    assert row.count("—") <= 1  # every figure of the cox run is there
