@@ -525,11 +525,24 @@ def _print_demo(res: Any) -> None:
     )
     out.print("  steps: " + ", ".join(f"{k} {v:.0f} s" for k, v in res.steps.items()))
     out.print(f"  MLflow: mlflow ui --backend-store-uri {res.tracking_uri}")
-    out.print(
-        f"  serve the champion: export MLFLOW_TRACKING_URI={res.tracking_uri} "
-        f"CTCMON_DATABASE_URL=sqlite:///{res.workdir}/ctcmon.db; "
-        "ctcmon keys create --role clinician --site site-a; ctcmon serve"
-    )
+    store = s.get("store")
+    if store:
+        out.print(
+            f"  service store: {store['patients']} patients with {store['draws']} draws, an "
+            f"assessment each, in {store['database_url']} (site {store['site']!r})"
+        )
+        here = res.workdir == Path("ctcmon-demo").resolve()
+        serve = (
+            "ctcmon serve"
+            if here
+            else f"CTCMON_DATABASE_URL={store['database_url']} "
+            f"MLFLOW_TRACKING_URI={res.tracking_uri} ctcmon serve"
+        )
+        out.print(
+            f"  web app: run `{serve}`, open http://127.0.0.1:8000/ and sign in "
+            "with this clinician key (shown once):"
+        )
+        out.print(f"  {store['clinician_key']}", markup=False)
 
 
 def _lead_line(m: dict[str, Any]) -> str:

@@ -17,6 +17,7 @@ import typer
 from ctcmon.console import JsonOpt, TrackingOpt, emit_json, fail, guarded, out
 
 DEMO_DB = Path("ctcmon-demo") / "mlflow.db"
+DEMO_STORE = Path("ctcmon-demo") / "ctcmon.db"
 
 
 def _settings(**overrides: Any) -> Any:
@@ -42,6 +43,16 @@ def _tracking_uri(given: str | None) -> str | None:
         out.print(f"using the MLflow store of `ctcmon demo`: {DEMO_DB}")
         return f"sqlite:///{DEMO_DB.resolve().as_posix()}"
     return None
+
+
+def _database_url() -> str | None:
+    """None (the settings decide) unless nothing names a store, there is no ./ctcmon.db and
+    `ctcmon demo` left one: then the demo's, so `ctcmon serve` after the demo just works."""
+    named = "CTCMON_DATABASE_URL" in os.environ or Path(".env").exists()
+    if named or Path("ctcmon.db").exists() or not DEMO_STORE.exists():
+        return None
+    out.print(f"using the service store of `ctcmon demo`: {DEMO_STORE}")
+    return f"sqlite:///{DEMO_STORE.resolve().as_posix()}"
 
 
 def _store(settings: Any) -> Any:
@@ -138,7 +149,9 @@ def register(app: typer.Typer) -> None:
         from serving.app import create_app
         from serving.model import ModelHolder
 
-        settings = _settings(model_uri=model, tracking_uri=_tracking_uri(tracking_uri))
+        settings = _settings(
+            model_uri=model, tracking_uri=_tracking_uri(tracking_uri), database_url=_database_url()
+        )
 
         def load() -> Any:
             _store(settings).dispose()
@@ -163,6 +176,7 @@ def register(app: typer.Typer) -> None:
         if workers > 1:
             for name, value in (
                 ("CTCMON_MODEL_URI", settings.model_uri),
+                ("CTCMON_DATABASE_URL", settings.database_url),
                 ("CTCMON_TRACKING_URI", holder.tracking_uri),
                 # one signing secret for all workers: a session started on one is valid on all
                 ("CTCMON_SESSION_SECRET", settings.session_secret or secrets.token_urlsafe(32)),

@@ -33,6 +33,11 @@ def _timed(result: DemoResult, step: str, fn: Callable[[], Any]) -> Any:
 
 CHAMPION_URI = "models:/ctcmon-recurrence@champion"
 EXPERIMENT = "ctcmon-demo"
+DEMO_SITE = "demo"
+STORE_FILE = "ctcmon.db"  # the service store, beside the demo's MLflow store
+# the clinic's "today" in the simulated calendar: the day by which this share of the
+# patients had been operated on (about a third of them are then still in follow-up)
+CUT_QUANTILE = 0.6
 
 
 def run_demo(
@@ -87,8 +92,10 @@ def run_demo(
     result.summary["models"] = {r.name: r.metrics for r in trained.results}
     note("lead time over imaging", 0.82)
     _timed(result, "leadtime", lambda: _leadtime(result, cohort, uri))
-    note("model report", 0.95)
+    note("model report", 0.9)
     _timed(result, "report", lambda: _report(result, uri))
+    note("loading the patients into the service store", 0.93)
+    _timed(result, "store", lambda: _store(result, cohort, uri))
     return result
 
 
@@ -119,6 +126,48 @@ def _report(result: DemoResult, uri: str) -> None:
     out = result.workdir / "model-report"
     build_model_report(CHAMPION_URI, out, tracking_uri=uri)
     result.summary["model_report"] = str(out / "model_report.html")
+
+
+def _store(result: DemoResult, cohort: Any, uri: str) -> None:
+    """The cohort's patients, as known on a clinic day, in the service store with a key.
+
+    Dates move so that the clinic day is yesterday: the worklist then reads as today's.
+    """
+    from serving.auth import Principal, create_key
+    from serving.model import ModelHolder
+    from serving.seed import clinic_day, load_cohort_patients
+    from serving.store import Store
+
+    db = result.workdir / STORE_FILE
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        stale.unlink(missing_ok=True)  # the demo's own store, made again each run
+    store = Store(f"sqlite:///{db.as_posix()}")
+    try:
+        store.migrate()
+        holder = ModelHolder(CHAMPION_URI, uri)
+        holder.refresh()
+        assert holder.current is not None  # refresh raises when it cannot load
+        key_id, token = create_key(store, "clinician", DEMO_SITE, label="ctcmon demo")
+        cut, shift = clinic_day(cohort, CUT_QUANTILE)
+        loaded = load_cohort_patients(
+            store,
+            holder.current,
+            Principal(key_id, "clinician", DEMO_SITE),
+            cohort,
+            until=cut,
+            shift_days=shift,
+        )
+    finally:
+        store.dispose()
+    result.summary["store"] = {
+        "database_url": f"sqlite:///{db.as_posix()}",
+        "site": DEMO_SITE,
+        "clinician_key": token,
+        "patients": loaded.patients,
+        "draws": loaded.draws,
+        "assessments": loaded.assessments,
+        "scans": loaded.scans,
+    }
 
 
 def _remove_previous_simulation(cohort_dir: Path) -> None:

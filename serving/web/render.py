@@ -42,6 +42,13 @@ def recommendation(value: Any) -> str:
     return RECOMMENDATIONS.get(str(value), "—" if value is None else str(value))
 
 
+def value(v: Any) -> str:
+    """A covariate as read: 61.0 → 61, 4.5 stays."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
 def feature(name: str) -> str:
     """``ctc_total_slope`` → ``ctc total slope``: drivers in words a clinician reads."""
     return (
@@ -60,7 +67,9 @@ def _env() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pct=pct, days=days, recommendation=recommendation, feature=feature)
+    env.filters.update(
+        pct=pct, days=days, recommendation=recommendation, feature=feature, value=value
+    )
     return env
 
 

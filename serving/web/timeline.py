@@ -12,6 +12,7 @@ than the whole page budget, and the browser only needs the JSON.
 
 from __future__ import annotations
 
+import math
 from datetime import date, timedelta
 from typing import Any
 
@@ -166,7 +167,9 @@ def _marker(
     span = [*positive, *([cutoff] if cutoff else [])]
     log = len(positive) == len(values) and bool(span) and max(span) / min(span) >= LOG_SPAN
     axis["type"] = "log" if log else "linear"
-    if not log:
+    if log:
+        axis["dtick"] = 1  # one tick a decade: 1, 10, 100 (more are unreadable when stacked)
+    else:
         axis["rangemode"] = "tozero"
     axis["title"] = {"text": f"{label}<br>({unit})", "standoff": 4}
     hover = [
@@ -192,7 +195,7 @@ def _marker(
         }
     )
     if cutoff:
-        _hline(layout, yref, cutoff, f"cut-off {cutoff:g}", ALARM_COLOUR)
+        _hline(layout, yref, cutoff, f"cut-off {cutoff:g}", ALARM_COLOUR, log=log)
 
 
 def _risk(
@@ -230,7 +233,9 @@ def _risk(
         _hline(layout, yref, threshold, f"alarm {threshold:.0%}", ALARM_COLOUR)
 
 
-def _hline(layout: dict, yref: str, y: float, text: str, colour: str) -> None:
+def _hline(layout: dict, yref: str, y: float, text: str, colour: str, log: bool = False) -> None:
+    """A dashed horizontal line across a panel, labelled in the right margin. (Plotly puts
+    shapes in data units but annotations in log10 units on a log axis.)"""
     layout["shapes"].append(
         {
             "type": "line",
@@ -249,7 +254,7 @@ def _hline(layout: dict, yref: str, y: float, text: str, colour: str) -> None:
             "x": 1.01,
             "xanchor": "left",
             "yref": yref,
-            "y": y,
+            "y": math.log10(y) if log else y,
             "text": text,
             "showarrow": False,
             "font": {"color": colour, "size": 12},
