@@ -167,10 +167,13 @@ def _marker(
     span = [*positive, *([cutoff] if cutoff else [])]
     log = len(positive) == len(values) and bool(span) and max(span) / min(span) >= LOG_SPAN
     axis["type"] = "log" if log else "linear"
+    top = max([*values, *([cutoff] if cutoff else []), 1e-9])
+    # headroom above the cut-off line, so it never sits on the panel's edge
     if log:
         axis["dtick"] = 1  # one tick a decade: 1, 10, 100 (more are unreadable when stacked)
+        axis["range"] = [math.log10(min(positive)) - 0.15, math.log10(top) + 0.15]
     else:
-        axis["rangemode"] = "tozero"
+        axis["range"] = [0, top * 1.15]
     axis["title"] = {"text": f"{label}<br>({unit})", "standoff": 4}
     hover = [
         f"< {v:g} {unit} (below the detection limit)" if b else f"{v:g} {unit}"
@@ -202,7 +205,7 @@ def _risk(
     traces: list, layout: dict, axis: dict, assessments: list[dict[str, Any]], yref: str
 ) -> None:
     axis.update({"rangemode": "tozero", "tickformat": ".0%"})
-    axis["title"] = {"text": "risk of recurrence<br>within 1 year", "standoff": 4}
+    axis["title"] = {"text": "1-year risk of<br>recurrence", "standoff": 4}
     points = [a for a in assessments if RISK_KEY in (a.get("risk") or {})]
     risks = [a["risk"][RISK_KEY] for a in points]
     axis["range"] = [0, max([*risks, *(a["alarm_threshold"] for a in points), 0.1]) * 1.15]

@@ -38,6 +38,12 @@ SERIOUS = {"serious", "critical"}
 N_PATIENTS = 40
 
 
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: the pages' queries run on PostgreSQL too in test_pages.py."""
+    return f"sqlite:///{(tmp_path / 'ctcmon.db').as_posix()}"
+
+
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
