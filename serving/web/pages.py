@@ -26,6 +26,7 @@ from serving.idempotency import Result
 from serving.model import LoadedModel
 from serving.store import Store
 from serving.web import forms, session, timeline
+from serving.web.record import patient_view
 from serving.web.render import page
 from serving.web.worklist import BANDS, Query, worklist
 
@@ -192,13 +193,11 @@ async def _patient_response(
     form: forms.Form | None = None,
 ) -> Response:
     store, key = _store(request), sess.principal
+    model = _model(request)
+    manifest = model.pipeline.manifest if model else None
     try:
         record, assessments = await on_store(
-            store,
-            lambda: (
-                service.read_patient(store, key, patient_id),
-                service.list_assessments(store, key, patient_id),
-            ),
+            store, lambda: patient_view(store, key, patient_id, manifest)
         )
     except NotFound:
         return page(
@@ -208,8 +207,6 @@ async def _patient_response(
             session=sess,
             text=f"No patient {patient_id!r} at site {key.site_id!r}.",
         )
-    model = _model(request)
-    manifest = model.pipeline.manifest if model else None
     return page(
         "patient.html",
         422 if form is not None and not form.ok else 200,

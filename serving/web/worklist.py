@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select
+from sqlalchemy import Select, String, and_, case, cast, func, literal, or_, select
 
 from serving.store import Assessment, Draw, Imaging, Outcome, Patient, Store
 
@@ -51,84 +51,82 @@ def _check_query(q: Query) -> None:
 def worklist(store: Store, site_id: str, q: Query, today: date) -> Page:
     """The page ``q.page`` of the site's worklist as of ``today``."""
     _check_query(q)
-    stmt, count = _statements(site_id, q, today)
+    stmt = _statement(site_id, q, today)
     with store.connect() as conn:
-        total = int(conn.execute(count).scalar_one())
-        pages = max(1, -(-total // PAGE_SIZE))
-        page = min(q.page, pages)
-        rows = conn.execute(stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)).mappings()
-        out = [_row(dict(r), today) for r in rows]
-    return Page(out, total, page, pages)
+        rows = _fetch(conn, stmt, q.page)
+        if not rows and q.page > 1:  # past the last page (the list shrank): the first
+            rows = _fetch(conn, stmt, 1)
+            q = Query(q.band, q.search, q.ended, 1)
+    total = int(rows[0]["total"]) if rows else 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    return Page([_row(r, today) for r in rows], total, q.page, pages)
 
 
-def _statements(site_id: str, q: Query, today: date) -> tuple[Select[Any], Select[Any]]:
-    latest = (
-        select(Assessment.patient_pk, func.max(Assessment.seq).label("seq"))
-        .where(Assessment.site_id == site_id, Assessment.patient_pk.is_not(None))
-        .group_by(Assessment.patient_pk)
-        .subquery("latest")
+def _fetch(conn: Any, stmt: Select[Any], page: int) -> list[dict[str, Any]]:
+    paged = stmt.limit(PAGE_SIZE).offset((page - 1) * PAGE_SIZE)
+    return [dict(r) for r in conn.execute(paged).mappings()]
+
+
+def _statement(site_id: str, q: Query, today: date) -> Select[Any]:
+    """One query: each patient's latest assessment (by the (site, patient, seq) index, not a
+    scan of the assessments), last draw and last scan; the assessment's JSON fields read
+    once per patient in a materialised CTE; sorted, with the total as a window count."""
+    latest_seq = (
+        select(func.max(Assessment.seq))
+        .where(Assessment.site_id == Patient.site_id, Assessment.patient_id == Patient.patient_id)
+        .scalar_subquery()
     )
-    site_patients = select(Patient.id).where(Patient.site_id == site_id)
-    last_draw = (
-        select(Draw.patient_pk, func.max(Draw.date).label("last_draw"))
-        .where(Draw.patient_pk.in_(site_patients))
-        .group_by(Draw.patient_pk)
-        .subquery("last_draw")
-    )
+    last_draw = select(func.max(Draw.date)).where(Draw.patient_pk == Patient.id).scalar_subquery()
     last_scan = (
-        select(Imaging.patient_pk, func.max(Imaging.date).label("last_scan"))
-        .where(Imaging.patient_pk.in_(site_patients))
-        .group_by(Imaging.patient_pk)
-        .subquery("last_scan")
+        select(func.max(Imaging.date)).where(Imaging.patient_pk == Patient.id).scalar_subquery()
     )
-    risk = Assessment.body[("risk", RISK_KEY)].as_float()
-    next_scan = Assessment.body[("imaging", "next_imaging_date")].as_string()
-    advice = Assessment.body[("imaging", "recommendation")].as_string()
-    # a scan recorded on or after the date the assessment planned means it took place
-    scan_done = and_(
-        last_scan.c.last_scan.is_not(None), last_scan.c.last_scan >= func.date(next_scan)
-    )
-    overdue = and_(next_scan.is_not(None), next_scan < today.isoformat(), ~scan_done)
-    alarm_first = and_(Assessment.alarm.is_(True), advice == BRING_FORWARD)
-    priority = case((alarm_first, 0), (overdue, 1), else_=2)
-    filters = [Patient.site_id == site_id]
-    if q.band:
-        filters.append(Assessment.risk_band == q.band)
+    people = select(
+        Patient.id.label("pk"),
+        Patient.patient_id,
+        Patient.index_date,
+        latest_seq.label("seq"),
+        last_draw.label("last_draw"),
+        last_scan.label("last_scan"),
+    ).where(Patient.site_id == site_id)
     if q.search.strip():
-        filters.append(Patient.patient_id.contains(q.search.strip(), autoescape=True))
+        people = people.where(Patient.patient_id.contains(q.search.strip(), autoescape=True))
+    p = people.subquery("p")
+    cur = (
+        select(
+            p,
+            Assessment.body[("risk", RISK_KEY)].as_float().label("risk"),
+            Assessment.risk_band,
+            Assessment.alarm,
+            Assessment.as_of,
+            Assessment.body[("imaging", "next_imaging_date")].as_string().label("next_scan"),
+            Assessment.body[("imaging", "recommendation")].as_string().label("recommendation"),
+            Outcome.recurrence_date,
+            Outcome.death_date,
+        )
+        .select_from(p)
+        .outerjoin(Assessment, Assessment.seq == p.c.seq)
+        .outerjoin(Outcome, Outcome.patient_pk == p.c.pk)
+    )
+    if q.band:
+        cur = cur.where(Assessment.risk_band == q.band)
     if not q.ended:
-        filters.append(
+        cur = cur.where(
             or_(
                 Outcome.patient_pk.is_(None),
                 and_(Outcome.recurrence_date.is_(None), Outcome.death_date.is_(None)),
             )
         )
-    base = (
-        select(Patient.patient_id)
-        .select_from(Patient)
-        .outerjoin(latest, latest.c.patient_pk == Patient.id)
-        .outerjoin(Assessment, Assessment.seq == latest.c.seq)
-        .outerjoin(last_draw, last_draw.c.patient_pk == Patient.id)
-        .outerjoin(last_scan, last_scan.c.patient_pk == Patient.id)
-        .outerjoin(Outcome, Outcome.patient_pk == Patient.id)
-        .where(*filters)
-    )
-    stmt = base.add_columns(
-        Patient.index_date,
-        last_draw.c.last_draw,
-        last_scan.c.last_scan,
-        risk.label("risk"),
-        Assessment.risk_band,
-        Assessment.alarm,
-        Assessment.as_of,
-        next_scan.label("next_scan"),
-        advice.label("recommendation"),
+    w = cur.cte("worklist").prefix_with("MATERIALIZED")
+    # a scan recorded on or after the date the assessment planned means it took place
+    done = and_(w.c.last_scan.is_not(None), cast(w.c.last_scan, String) >= w.c.next_scan)
+    overdue = and_(w.c.next_scan.is_not(None), w.c.next_scan < today.isoformat(), ~done)
+    alarm_first = and_(w.c.alarm.is_(True), w.c.recommendation == BRING_FORWARD)
+    priority = case((alarm_first, 0), (overdue, 1), else_=2)
+    return select(
+        w,
         case((overdue, literal(True)), else_=literal(False)).label("overdue"),
-        Outcome.recurrence_date,
-        Outcome.death_date,
-    ).order_by(priority, risk.desc().nulls_last(), Patient.patient_id)
-    count = select(func.count()).select_from(base.subquery())
-    return stmt, count
+        func.count().over().label("total"),
+    ).order_by(priority, w.c.risk.desc().nulls_last(), w.c.patient_id)
 
 
 def _row(r: dict[str, Any], today: date) -> dict[str, Any]:

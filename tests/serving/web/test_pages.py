@@ -133,7 +133,7 @@ def test_another_sites_patient_is_a_404_page_and_every_view_is_audited(
             )
         ).all()
     mine_reads = {(r.resource, r.patient_id) for r in reads if r.key_id == keys.ids["clinician"]}
-    assert ("patient", "p-0042") in mine_reads and ("web:worklist", None) in mine_reads
+    assert ("web:patient", "p-0042") in mine_reads and ("web:worklist", None) in mine_reads
     assert not any(r.patient_id == "p-0042" for r in reads if r.key_id == keys.ids["other_site"])
 
 
