@@ -197,12 +197,14 @@ def describe(
 ) -> None:
     """Study analytics: characteristics, RFS/PFS/OS, response, safety, cCR and eligibility."""
     from cohort.load import load_cohort
+    from reporting.study import write_study_report
     from study.describe import describe_cohort
 
     def work() -> Any:
         cohort = load_cohort(cohort_dir)
         with progress("describing the cohort"):
-            return describe_cohort(cohort, by=by, out_dir=out_dir)
+            result = describe_cohort(cohort, by=by)
+            return result if out_dir is None else write_study_report(result, out_dir)
 
     res = guarded(as_json, work)
     if as_json:

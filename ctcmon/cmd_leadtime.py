@@ -88,7 +88,7 @@ def leadtime(
 
 
 def _print_summary(result: Any) -> None:
-    from reporting.leadtime import ci_num, ci_pct, hr_text, num, pct
+    from reporting.filters import ci_num, ci_pct, hazard_ratio, num, pct
 
     c, s = result.cohort, result.settings
     out.print(
@@ -109,13 +109,13 @@ def _print_summary(result: Any) -> None:
             markup=False,
         )
         out.print(
-            f"    median lead {num(m['lead_median'])} days{iqr} {ci_num(m['lead_median_ci'])}; "
-            f"vs last negative scan {num(m['lead_vs_last_negative_median'])} days; "
-            f"HR {hr_text(r.hazard_ratio)}",
+            f"    median lead {num(m['lead_median'], 0)} days{iqr} {ci_num(m['lead_median_ci'])}; "
+            f"vs last negative scan {num(m['lead_vs_last_negative_median'], 0)} days; "
+            f"HR {hazard_ratio(r.hazard_ratio)}",
             markup=False,
         )
         out.print(
-            f"    episode lead (alarm run ongoing at recurrence) {num(m['episode_lead_median'])} "
+            f"    episode lead (alarm run ongoing at recurrence) {num(m['episode_lead_median'], 0)} "
             f"days {ci_num(m.get('episode_lead_median_ci'))}",
             markup=False,
         )
@@ -127,7 +127,7 @@ def _print_summary(result: Any) -> None:
             f"{ci_pct([stated['patient_specificity_low'], stated['patient_specificity_high']])}, "
             f"sensitivity {pct(stated['sensitivity'])} "
             f"{ci_pct([stated['sensitivity_low'], stated['sensitivity_high']])}, "
-            f"median lead {num(stated['median_lead_days'])} days",
+            f"median lead {num(stated['median_lead_days'], 0)} days",
             markup=False,
         )
     for note in result.notes:

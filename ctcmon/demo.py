@@ -47,6 +47,7 @@ def run_demo(
     from cohort.load import load_cohort
     from cohort.simulate import simulate_cohort
     from cohort.summary import summarize
+    from reporting.study import write_study_report
     from study.describe import describe_cohort
     from training.train import TrainConfig, train
 
@@ -71,7 +72,9 @@ def run_demo(
     result.summary["cohort"] = summarize(cohort)
     note("describing the study", 0.12)
     described = _timed(
-        result, "describe", lambda: describe_cohort(cohort, out_dir=workdir / "describe")
+        result,
+        "describe",
+        lambda: write_study_report(describe_cohort(cohort), workdir / "describe"),
     )
     result.summary["describe_dir"] = str(workdir / "describe")
     result.summary["describe_files"] = [str(p) for p in getattr(described, "files", [])]

@@ -24,7 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -41,7 +40,7 @@ from evaluation.figures import plot_lead_distribution, plot_sweep, plot_swimmer
 from evaluation.hazard import landmark_groups
 from evaluation.mlflow_log import log_leadtime_run, not_logged_note
 from evaluation.results import LeadtimeResult, RuleResult
-from reporting._leadtime_template import TEMPLATE
+from reporting.environment import render
 from training.plots import plot_km_by_group
 from training.progress import Progress
 
@@ -237,56 +236,5 @@ def _json_safe(obj: Any) -> Any:
 
 
 # --------------------------------------------------------------------------- HTML
-def pct(x: Any) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
-
-
-def ci_pct(ci: list[Any]) -> str:
-    return "" if not ci or ci[0] is None else f"({100 * ci[0]:.1f}–{100 * ci[1]:.1f})"
-
-
-def num(x: Any, digits: int = 0) -> str:
-    return "—" if x is None else f"{x:.{digits}f}"
-
-
-def ci_num(ci: list[Any], digits: int = 0) -> str:
-    return "" if not ci or ci[0] is None else f"({ci[0]:.{digits}f} to {ci[1]:.{digits}f})"
-
-
-def spread(s: dict[str, Any]) -> str:
-    if not s or s.get("median") is None:
-        return "—"
-    return (
-        f"{s['median']:.0f} (IQR {s['q1']:.0f}–{s['q3']:.0f}; range {s['min']:.0f}–{s['max']:.0f})"
-    )
-
-
-def median_iqr(s: dict[str, Any], ci: list[Any]) -> str:
-    """``median (q1–q3) [ci low–ci high]`` of a lead-time spread, or a dash."""
-    if not s or s.get("median") is None:
-        return "—"
-    return f"{s['median']:.0f} ({s['q1']:.0f}–{s['q3']:.0f}) [{num(ci[0])}–{num(ci[1])}]"
-
-
-def hr_text(h: dict[str, Any]) -> str:
-    if h.get("hr") is None:
-        return "—"
-    return f"{h['hr']:.2f} ({h['ci'][0]:.2f}–{h['ci'][1]:.2f}), p {_p(h['p'])}"
-
-
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
 def _html(result: LeadtimeResult, figures: list[dict[str, str]]) -> str:
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(
-        pct=pct,
-        ci_pct=ci_pct,
-        num=num,
-        ci_num=ci_num,
-        spread=spread,
-        median_iqr=median_iqr,
-        hr=hr_text,
-    )
-    return env.from_string(TEMPLATE).render(r=result, figures=figures, headline=result.headline)
+    return render("leadtime.html.j2", r=result, figures=figures, headline=result.headline)

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import base64
 import math
-import re
 from typing import Any, Final
 
-import jinja2
-from markupsafe import Markup, escape
-
-from reporting._template import TEMPLATE
+from reporting.environment import render
 from reporting.facts import ReportFacts
 from reporting.tripod import SECTIONS
 
@@ -60,10 +56,9 @@ FOLD_HEADS: Final = {
 
 def render_html(facts: ReportFacts) -> str:
     """The report as one HTML document (no external files, scripts or fonts)."""
-    env = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
-    env.filters.update(num=num, ci=ci, pct=pct, days=days, count=count, ticks=ticks)
     data = facts.to_dict()
-    return env.from_string(TEMPLATE).render(
+    return render(
+        "model.html.j2",
         f=data,
         sections=SECTIONS,
         figures=_figures(facts),
@@ -109,34 +104,3 @@ def _stat_glossary(predictors: dict[str, Any]) -> list[tuple[str, str]]:
         for feature in marker["features"]:
             seen.setdefault(feature["stat"], feature["meaning"])
     return list(seen.items())
-
-
-def ticks(text: Any) -> Markup:
-    """Escaped text with `backticked` spans as ``<code>`` (limitations and notes use them)."""
-    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", str(escape(text))))
-
-
-def _bad(x: Any) -> bool:
-    return x is None or (isinstance(x, float) and not math.isfinite(x))
-
-
-def num(x: Any, digits: int = 3) -> str:
-    """``0.848``; an em dash for a missing value."""
-    return "—" if _bad(x) else f"{float(x):.{digits}f}"
-
-
-def ci(low: Any, high: Any, digits: int = 3) -> str:
-    """``(0.828–0.864)``, or nothing when either limit is missing."""
-    return "" if _bad(low) or _bad(high) else f"({float(low):.{digits}f}–{float(high):.{digits}f})"
-
-
-def pct(x: Any, digits: int = 1) -> str:
-    return "—" if _bad(x) else f"{100 * float(x):.{digits}f}%"
-
-
-def days(x: Any) -> str:
-    return "—" if _bad(x) else f"{float(x):g}"
-
-
-def count(x: Any) -> str:
-    return "—" if _bad(x) else f"{float(x):,.0f}"

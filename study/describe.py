@@ -1,6 +1,7 @@
 """``ctcmon describe``: every analysis that applies to a cohort, in one call.
 
-The CLI calls :func:`describe_cohort` and prints :meth:`DescribeResult.summary` (or
+The CLI calls :func:`describe_cohort`, writes the report with
+``reporting.study.write_study_report`` and prints :meth:`DescribeResult.summary` (or
 :meth:`DescribeResult.to_dict` as JSON).
 """
 
@@ -22,8 +23,7 @@ from study.characteristics import characteristics_part
 from study.ctc_dynamics import ctc_part
 from study.eligibility import eligibility_part
 from study.options import DEFAULT_YEARS, StudyOptions, study_options
-from study.parts import Part, Skipped, combine
-from study.report import write_report
+from study.parts import Curves, Part, Skipped, combine
 from study.response import response_part
 from study.safety import safety_part
 from study.schedule import schedule_part
@@ -36,7 +36,7 @@ MAX_GROUPS = 20  # more levels than this is a continuous column, not a grouping
 
 @dataclass
 class DescribeResult:
-    """Tables (DataFrames by name), files written, and what was skipped and why."""
+    """Tables (DataFrames by name), curves to draw, files written, what was skipped and why."""
 
     name: str
     n_patients: int
@@ -45,6 +45,7 @@ class DescribeResult:
     files: list[Path] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    curves: list[Curves] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         """A few human lines for the CLI."""
@@ -153,12 +154,11 @@ def analyse(cohort: Cohort, opts: StudyOptions, group: str | None) -> Part:
 def describe_cohort(
     cohort: Cohort,
     by: str | None = None,
-    out_dir: Path | str | None = None,
     *,
     eligibility: Mapping[str, Any] | None = None,
     years: tuple[float, ...] = DEFAULT_YEARS,
 ) -> DescribeResult:
-    """Study analytics of ``cohort``, optionally written to ``out_dir`` (CSV, PNG, HTML).
+    """Study analytics of ``cohort`` (``reporting.study.write_study_report`` writes them).
 
     ``by`` groups Table 1, survival, response and safety (default: the manifest's
     ``[study] arm``); ``eligibility`` overrides the manifest's rules.
@@ -174,18 +174,8 @@ def describe_cohort(
         part.tables,
         skipped=part.skipped,
         notes=part.notes,
+        curves=part.curves,
     )
-    if out_dir is not None:
-        result.files = write_report(
-            Path(out_dir),
-            name=result.name,
-            n_patients=result.n_patients,
-            by=group,
-            tables=part.tables,
-            curves=part.curves,
-            skipped=part.skipped,
-            notes=part.notes,
-        )
     for s in part.skipped:
         log.info("skipped %s", s)
     return result

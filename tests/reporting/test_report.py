@@ -16,8 +16,9 @@ from mlflow.tracking import MlflowClient
 
 from reporting import ReportResult, build_model_report
 from reporting.facts import ReportFacts
+from reporting.filters import ci, num
 from reporting.limitations import limitations
-from reporting.render import ci, decision_rows, num
+from reporting.render import decision_rows
 
 CHAMPION = "models:/ctcmon-recurrence@champion"
 TRIPOD_AI_ITEMS = [

@@ -12,6 +12,7 @@ import pytest
 
 from cohort.cohort import Cohort
 from cohort.vocabulary import PATIENT_ID
+from reporting.study import write_study_report
 from study.characteristics import characteristics_table
 from study.ctc_dynamics import counting_table, ctc_groups, ctc_pairs
 from study.describe import describe_cohort
@@ -21,7 +22,7 @@ from study.options import CtcOptions
 @pytest.fixture(scope="module")
 def written(simulated: Cohort, tmp_path_factory: pytest.TempPathFactory) -> tuple:
     out = tmp_path_factory.mktemp("describe")
-    return describe_cohort(simulated, out_dir=out), out
+    return write_study_report(describe_cohort(simulated), out), out
 
 
 def test_report_html_is_written_and_contains_the_tables(written: tuple) -> None:

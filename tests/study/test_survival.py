@@ -15,6 +15,7 @@ from sksurv.nonparametric import kaplan_meier_estimator
 
 from cohort.cohort import Cohort
 from cohort.vocabulary import EVENT, PATIENT_ID, TIME
+from reporting.study import write_study_report
 from study.describe import describe_cohort
 from study.options import study_options
 from study.survival import endpoint_specs, survival_part
@@ -134,7 +135,7 @@ def test_simulator_cohort_km_equals_lifelines_through_the_loader(tmp_path: Path)
 
     simulate_cohort(tmp_path / "sim", n_patients=150, seed=3)
     cohort = load_cohort(tmp_path / "sim")
-    result = describe_cohort(cohort, out_dir=tmp_path / "out")
+    result = write_study_report(describe_cohort(cohort), tmp_path / "out")
     data = cohort.endpoint("rfs")
     _assert_matches_lifelines(_km_rows(result.tables, "RFS", "Overall"), data[TIME], data[EVENT])
     assert (tmp_path / "out" / "km_rfs.png").stat().st_size > 0

@@ -1,21 +1,23 @@
-"""Writes ``describe``'s output: one CSV per table, Kaplan–Meier PNGs, one self-contained HTML."""
+"""The study report of ``study.describe_cohort``'s result: one CSV per table, Kaplan–Meier PNGs,
+one self-contained HTML (``ctcmon describe --out``)."""
 
 from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-import jinja2
 import pandas as pd
 from lifelines import KaplanMeierFitter
 from lifelines.plotting import add_at_risk_counts
 from matplotlib.figure import Figure
 
 from cohort.vocabulary import EVENT, TIME
+from reporting.environment import render
+from study.describe import DescribeResult
 from study.names import DAYS_PER_MONTH, GROUP
-from study.parts import Curves, Skipped
+from study.parts import Curves
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +41,6 @@ TITLES = {
 }
 # Long tables go to CSV only; the HTML would drown in them.
 CSV_ONLY = {"km", "best_response", "eligibility_detail"}
-
-_TEMPLATE = jinja2.Environment(autoescape=True).from_string("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ name }} — study report</title>
-<style>
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:75em;color:#222}
-table{border-collapse:collapse;font-size:.85em;margin:.5em 0 1.5em}
-th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}th{background:#f3f3f3}
-img{max-width:100%}.skipped li{color:#8a4b00}
-</style></head><body>
-<h1>{{ name }}</h1>
-<p>{{ n_patients }} patients{% if by %}; grouped by <code>{{ by }}</code>{% endif %}.</p>
-{% if notes %}<h2>Notes</h2><ul>{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul>{% endif %}
-{% for s in sections %}<h2 id="{{ s.name }}">{{ s.title }}</h2>{{ s.html | safe }}{% endfor %}
-{% if figures %}<h2>Kaplan–Meier curves</h2>{% for f in figures %}
-<figure><img alt="{{ f.title }}" src="data:image/png;base64,{{ f.data }}">
-<figcaption>{{ f.title }}</figcaption></figure>{% endfor %}{% endif %}
-<h2>Skipped</h2>
-{% if skipped %}<ul class="skipped">{% for s in skipped %}<li><b>{{ s.part }}</b>: {{ s.reason }}</li>
-{% endfor %}</ul>{% else %}<p>Nothing was skipped.</p>{% endif %}
-<p>CSV files of every table, including the full Kaplan–Meier step functions, sit beside this report.</p>
-</body></html>
-""")
 
 
 def km_figure(curves: Curves, path: Path) -> Path:
@@ -101,23 +81,14 @@ def write_csvs(tables: dict[str, pd.DataFrame], out_dir: Path) -> list[Path]:
     return paths
 
 
-def write_report(
-    out_dir: Path,
-    *,
-    name: str,
-    n_patients: int,
-    by: str | None,
-    tables: dict[str, pd.DataFrame],
-    curves: Sequence[Curves],
-    skipped: Sequence[Skipped],
-    notes: Sequence[str],
-) -> list[Path]:
-    """CSV files, PNG figures and ``report.html`` in ``out_dir``; returns every path written."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = write_csvs(tables, out_dir)
+def write_study_report(result: DescribeResult, out_dir: str | Path) -> DescribeResult:
+    """CSV files, PNG figures and ``report.html`` in ``out_dir``; returns the result naming them."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    files = write_csvs(result.tables, folder)
     figures = []
-    for c in curves:
-        png = km_figure(c, out_dir / f"km_{c.name}.png")
+    for c in result.curves:
+        png = km_figure(c, folder / f"km_{c.name}.png")
         files.append(png)
         figures.append({"title": c.title, "data": base64.b64encode(png.read_bytes()).decode()})
     sections = [
@@ -126,19 +97,20 @@ def write_report(
             "title": TITLES.get(k, k.replace("_", " ").capitalize()),
             "html": _table_html(t),
         }
-        for k, t in tables.items()
+        for k, t in result.tables.items()
         if k not in CSV_ONLY
     ]
-    page = _TEMPLATE.render(
-        name=name,
-        n_patients=n_patients,
-        by=by,
-        notes=list(notes),
+    page = render(
+        "study.html.j2",
+        name=result.name,
+        n_patients=result.n_patients,
+        by=result.by,
+        notes=list(result.notes),
         sections=sections,
         figures=figures,
-        skipped=list(skipped),
+        skipped=list(result.skipped),
     )
-    report = out_dir / "report.html"
+    report = folder / "report.html"
     report.write_text(page, encoding="utf-8")
-    log.info("wrote %d files to %s", len(files) + 1, out_dir)
-    return [*files, report]
+    log.info("wrote %d files to %s", len(files) + 1, folder)
+    return replace(result, files=[*files, report])
