@@ -337,3 +337,22 @@ def test_the_decision_table_keeps_round_thresholds_and_the_one_nearest_the_alarm
     rows = decision_rows(curve, alarm=0.243)
     assert [r["threshold"] for r in rows] == [0.05, 0.1, 0.15, 0.2, 0.24, 0.3, 0.4, 0.5]
     assert [r["threshold"] for r in rows if r["alarm"]] == [0.24]
+
+
+@pytest.mark.slow
+def test_the_report_states_the_alarm_per_patient_the_rows_fitted_and_calibration_by_day(
+    trained_store: dict[str, Any], champion_report: tuple[ReportResult, str]
+) -> None:
+    res, html = champion_report
+    metrics = client(trained_store).get_run(res.run_id).data.metrics
+    assert "The alarm as clinicians meet it" in html
+    assert f"{100 * metrics['alarm_patient_specificity']:.1f}%" in html
+    assert f"{100 * metrics['alarm_sensitivity']:.1f}%" in html
+    assert "own post-index draw days" in html  # the rows fitted, in words
+    assert "recurrence-free patients never alarmed" in html  # the definition
+    assert "months 7–12" in html and "Calibrated on the days it is served" in html
+    facts = json.loads(res.json.read_text())
+    assert facts["alarm"]["operating_point"]["threshold"] == pytest.approx(
+        metrics["alarm_threshold"]
+    )
+    assert facts["alarm"]["interval_models"] == 3
