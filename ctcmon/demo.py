@@ -38,6 +38,10 @@ STORE_FILE = "ctcmon.db"  # the service store, beside the demo's MLflow store
 # the clinic's "today" in the simulated calendar: the day by which this share of the
 # patients had been operated on (about a third of them are then still in follow-up)
 CUT_QUANTILE = 0.6
+# the clinic's list: this many of the patients in follow-up that day. Each draw's assessment
+# is issued by the champion through the service (a random survival forest with its fold
+# models takes tens of ms a draw), so the whole cohort would take minutes
+CLINIC_PATIENTS = 100
 
 
 def run_demo(
@@ -132,13 +136,16 @@ def _report(result: DemoResult, uri: str) -> None:
 
 
 def _store(result: DemoResult, cohort: Any, uri: str) -> None:
-    """The cohort's patients, as known on a clinic day, in the service store with a key.
+    """A clinic's patients, as known on a clinic day, in the service store with a key.
 
     Dates move so that the clinic day is yesterday: the worklist then reads as today's.
     """
+    import dataclasses
+    import random
+
     from serving.auth import Principal, create_key
     from serving.model import ModelHolder
-    from serving.seed import clinic_day, load_cohort_patients
+    from serving.seed import clinic_day, in_follow_up, load_cohort_patients
     from serving.store import Store
 
     db = result.workdir / STORE_FILE
@@ -152,11 +159,15 @@ def _store(result: DemoResult, cohort: Any, uri: str) -> None:
         assert holder.current is not None  # refresh raises when it cannot load
         key_id, token = create_key(store, "clinician", DEMO_SITE, label="ctcmon demo")
         cut, shift = clinic_day(cohort, CUT_QUANTILE)
+        followed = in_follow_up(cohort, cut)
+        rng = random.Random(len(followed))
+        clinic = set(rng.sample(followed, min(CLINIC_PATIENTS, len(followed))))
+        patients = cohort.patients[cohort.patients["patient_id"].isin(clinic)]
         loaded = load_cohort_patients(
             store,
             holder.current,
             Principal(key_id, "clinician", DEMO_SITE),
-            cohort,
+            dataclasses.replace(cohort, patients=patients),
             until=cut,
             shift_days=shift,
         )

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import joblib
 import pandas as pd
 from sqlalchemy import insert
 from sqlalchemy.orm import Session
@@ -76,7 +77,10 @@ def load_cohort_patients(
     total = Loaded()
     for start in range(0, len(patients), batch):
         chunk = patients[start : start + batch]
-        prepared = [_prepare(model, p, by_patient, until, shift) for p in chunk]
+        # one row per call: a forest's joblib threads cost more to start and poll than the
+        # trees take (a random survival forest: 3x faster sequential, measured on 2 cores)
+        with joblib.parallel_config(backend="sequential"):
+            prepared = [_prepare(model, p, by_patient, until, shift) for p in chunk]
         with store.writing() as session:
             for p in prepared:
                 _write(session, key, p, total)
@@ -92,6 +96,17 @@ def clinic_day(cohort: Cohort, quantile: float, today: date | None = None) -> tu
         raise ValueError(f"quantile must be in (0, 1], got {quantile}")
     cut = pd.Timestamp(cohort.patients[INDEX_DATE].quantile(quantile)).date()
     return cut, ((today or date.today()) - timedelta(days=1) - cut).days
+
+
+def in_follow_up(cohort: Cohort, day: date) -> list[str]:
+    """Patients operated on by ``day`` and still followed then (no recurrence, death or last
+    follow-up before it): the ones a clinic's worklist holds on that day."""
+    ends = cohort.outcomes.set_index(PATIENT_ID)[list(OUTCOME_DATES)].min(axis=1)
+    index = cohort.patients.set_index(PATIENT_ID)[INDEX_DATE]
+    when = pd.Timestamp(day)
+    end = ends.reindex(index.index)
+    keep = (index <= when) & (end.isna() | (end >= when))
+    return [str(p) for p in index.index[keep]]
 
 
 # ---- reading the cohort ----

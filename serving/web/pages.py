@@ -220,12 +220,22 @@ async def _patient_response(
         units=forms.marker_units(manifest) if manifest else {},
         choices=forms.CHOICES,
         forms={
-            n: form if form is not None and form.name == n else forms.Form(n)
-            for n in ("draw", "imaging", "outcome")
+            # a new draw is usually today's: its date comes filled in
+            "draw": form if form and form.name == "draw" else _new("draw", date=_today()),
+            "imaging": form if form and form.name == "imaging" else _new("imaging"),
+            "outcome": form if form and form.name == "outcome" else _new("outcome"),
         },
         idem=uuid.uuid4().hex,
         saved=SAVED.get(request.query_params.get("saved", "")),
     )
+
+
+def _new(name: str, **values: str) -> forms.Form:
+    return forms.Form(name, dict(values))
+
+
+def _today() -> str:
+    return date.today().isoformat()
 
 
 # ---- the forms ----

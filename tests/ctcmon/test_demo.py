@@ -41,6 +41,33 @@ def test_the_demo_leaves_a_registered_champion_and_its_reports(demo: tuple[Path,
         assert (workdir / report).stat().st_size > 1000
 
 
+def test_the_demo_leaves_a_populated_service_store_and_a_working_clinician_key(
+    demo: tuple[Path, dict],
+) -> None:
+    from sqlalchemy import func, select
+
+    from serving.auth import KEY_BY_HASH, token_hash
+    from serving.store import Assessment, Draw, Patient, Store
+
+    workdir, out = demo
+    token = out["text"].strip().splitlines()[-1].strip()
+    assert token.startswith("ctc_"), out["text"]
+    store = Store(f"sqlite:///{(workdir / 'ctcmon.db').as_posix()}")
+    try:
+        with store.connect() as conn:
+            key = conn.execute(KEY_BY_HASH, {"digest": token_hash(token)}).first()
+        assert key is not None and key.role == "clinician" and key.revoked_at is None
+        with store.reading() as s:
+            patients = s.scalar(select(func.count()).where(Patient.site_id == key.site_id))
+            draws = s.scalar(select(func.count()).select_from(Draw))
+            assessed = s.scalar(select(func.count()).where(Assessment.draw_pk.is_not(None)))
+    finally:
+        store.dispose()
+    assert patients is not None and patients > 50
+    assert draws == assessed and draws > patients
+    assert f"service store: {patients} patients with {draws} draws" in out["text"]
+
+
 def test_the_demo_json_carries_the_same_figures(tmp_path: Path) -> None:
     res = ctcmon("demo", "--workdir", tmp_path / "j", "--patients", "120", "--json")
     assert res.returncode == 0, res.stderr
@@ -48,4 +75,5 @@ def test_the_demo_json_carries_the_same_figures(tmp_path: Path) -> None:
     assert out["ok"] is True and str(out["champion"]["version"]) == "1"
     ctc = out["leadtime"]["ctc_total>=2"]
     assert ctc["lead_median"] > 0 and ctc["episode_lead_median"] > 0
-    assert set(out["steps_seconds"]) >= {"simulate", "train", "leadtime"}
+    assert set(out["steps_seconds"]) >= {"simulate", "train", "leadtime", "store"}
+    assert out["store"]["patients"] > 0 and out["store"]["clinician_key"].startswith("ctc_")
