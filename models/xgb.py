@@ -17,6 +17,9 @@ from models.base import MIN_TIME_DAYS, FloatArray, ProportionalHazardsModel, Sur
 
 AFT_DISTRIBUTIONS = ("normal", "logistic", "extreme")
 
+# Up to this many rows a prediction reads the array in place (no DMatrix): the service's calls
+INPLACE_MAX_ROWS = 64
+
 
 class _XGBoostMixin:
     """The boosting hyperparameters both XGBoost models share, and the booster they fit."""
@@ -59,6 +62,13 @@ class _XGBoostMixin:
         self.booster_ = xgb.train(params, dmatrix, num_boost_round=self.n_estimators)
 
     def _raw_margin(self, X: FloatArray) -> FloatArray:
+        if len(X) <= INPLACE_MAX_ROWS:
+            # the service's one-row calls: building a DMatrix (and its thread pool) costs ~10x
+            # the prediction itself; inplace_predict reads the array as it is (same margins)
+            margin = self.booster_.inplace_predict(
+                np.ascontiguousarray(X, dtype=np.float32), predict_type="margin", missing=np.nan
+            )
+            return np.asarray(margin, dtype=float)
         dmatrix = xgb.DMatrix(X, missing=np.nan, nthread=self.nthread)
         return np.asarray(self.booster_.predict(dmatrix, output_margin=True), dtype=float)
 
