@@ -103,3 +103,16 @@ def test_aft_refuses_an_unknown_distribution(train):
 def test_aft_refuses_a_non_positive_scale(train):
     with pytest.raises(ValueError, match="scale must be a number > 0, got -1"):
         XGBAFTModel(scale=-1).fit(*train)
+
+
+@pytest.mark.parametrize("name", ["xgb_cox", "xgb_aft"])
+def test_one_row_margins_read_in_place_equal_the_dmatrix_margins(fitted, test_data, name):
+    """The service's one-row path (inplace_predict) gives the batch path's margins, NaN too."""
+    model = fitted[name]
+    X = test_data[0].head(80).to_numpy(dtype=float).copy()
+    X[np.random.default_rng(0).random(X.shape) < 0.2] = np.nan
+    batch = model.booster_.predict(xgb.DMatrix(X, missing=np.nan), output_margin=True)
+    one_by_one = np.concatenate([model._raw_margin(X[i : i + 1]) for i in range(len(X))])
+    np.testing.assert_array_equal(one_by_one, batch)
+    assert len(X) > 64  # the batch above went through the DMatrix path itself
+    np.testing.assert_array_equal(model._raw_margin(X), batch)
