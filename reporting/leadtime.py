@@ -237,4 +237,11 @@ def _json_safe(obj: Any) -> Any:
 
 # --------------------------------------------------------------------------- HTML
 def _html(result: LeadtimeResult, figures: list[dict[str, str]]) -> str:
-    return render("leadtime.html.j2", r=result, figures=figures, headline=result.headline)
+    model_rule = next((x for x in result.rules if x.kind == "model" and x.variant_of is None), None)
+    return render(
+        "leadtime.html.j2",
+        r=result,
+        figures=figures,
+        headline=result.headline,
+        model_rule=model_rule,
+    )

@@ -128,3 +128,25 @@ def test_lead_time_on_the_training_cohort_reproduces_the_stated_operating_point(
     assert model_rule.metrics["lead_median"] == pytest.approx(stated["median_lead_days"])
     assert "every post-index draw" in model_rule.description
     assert isinstance(res.model["stated_operating_point"]["definition"], str)
+
+
+def test_the_lead_time_report_shows_the_stated_operating_point_beside_the_measured(
+    trained_store: dict[str, Any], tmp_path: Any
+) -> None:
+    from evaluation import run_leadtime
+    from reporting.leadtime import publish_leadtime
+
+    champion = trained_store["result"].champion
+    res = run_leadtime(
+        trained_store["cohort"],
+        model_uri=f"models:/{champion['name']}/{champion['version']}",
+        tracking_uri=trained_store["uri"],
+        rules=["ctc_total>=2"],
+        n_boot=20,
+    )
+    published = publish_leadtime(res, tmp_path / "lt")
+    html = (tmp_path / "lt" / "report.html").read_text(encoding="utf-8")
+    stated = res.model["stated_operating_point"]
+    assert "The model's stated operating point" in html
+    assert html.count(f"{100 * stated['patient_specificity']:.1f}%") >= 2  # stated = measured here
+    assert published.files["html"].endswith("report.html")
