@@ -295,6 +295,15 @@ def train(
             "scores; default); landmarks: fit on the landmark rows only.",
         ),
     ] = "draws",
+    features: Annotated[
+        str,
+        typer.Option(
+            "--features",
+            help="summary: statistics of the last draws (default); mixed: plus each marker's "
+            "mixed-model summaries (BLUP level and slope, deviation from the patient's own "
+            "prediction), the mixed models refitted inside every fold.",
+        ),
+    ] = "summary",
     lookback: Annotated[
         float,
         typer.Option("--lookback", help="Days before a recurrence in which an alarm detects it."),
@@ -327,6 +336,7 @@ def train(
             false_alarms_per_year=false_alarms_per_year,
             fit_on=fit_on,
             lookback_days=lookback,
+            features=features,
         )
         if names:
             config.models = names

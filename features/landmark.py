@@ -54,6 +54,7 @@ from features.covariates import (
     learn_levels,
 )
 from features.marker_stats import Thresholds, marker_statistics, stat_names
+from features.mixed import MIXED_STATS, MarkerLME, fit_lme, mixed_statistics
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,8 @@ _DAYS_PER_YEAR = 365.25
 # Landmarks past the 90th percentile of follow-up leave too few patients at risk to fit
 # or score a model, so default landmarks stop there.
 _FOLLOW_UP_QUANTILE = 0.9
+# A mixed model needs a between-patient spread to estimate: fewer patients, no model.
+_MIN_MIXED_PATIENTS = 3
 
 
 @dataclass(frozen=True)
@@ -156,9 +159,15 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         Number of most recent draws the log-slope is fitted on (>= 2).
     include_landmark_day : bool, default True
         Whether ``landmark_day`` is itself a feature (it is always an output column).
+    mixed : bool, default False
+        Whether to add the mixed-model summaries of each marker (``features.mixed``: BLUP
+        level and slope, deviation from the patient's own prediction, draws, below-limit).
+        ``fit`` then fits one linear mixed model per marker on the post-index draws of the
+        patients in ``X.points`` only (the training patients).
 
     Fitted attributes: ``markers_`` (marker -> Thresholds), ``covariates_``, ``levels_``
-    (categorical covariate -> levels), ``feature_names_out_``.
+    (categorical covariate -> levels), ``mixed_`` (marker -> MarkerLME or None; empty
+    unless ``mixed``), ``feature_names_out_``.
 
     ``transform`` returns one row per point, in the points' order: ``patient_id``, then
     ``feature_names_out_`` (which starts with ``landmark_day`` unless excluded, in which
@@ -173,11 +182,17 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         covariates: dict[str, str] | None = None,
         slope_draws: int = 4,
         include_landmark_day: bool = True,
+        mixed: bool = False,
     ) -> None:
         self.markers = markers
         self.covariates = covariates
         self.slope_draws = slope_draws
         self.include_landmark_day = include_landmark_day
+        self.mixed = mixed
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle a featuriser packaged before the mixed-model stage: without it."""
+        super().__setstate__({"mixed": False, "mixed_": {}, **state})
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, **params: Any) -> LandmarkFeatures:
@@ -189,7 +204,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         return cls(markers=markers, covariates=dict(manifest.covariates), **params)
 
     def fit(self, X: LandmarkInput, y: object = None) -> LandmarkFeatures:
-        """Learn the marker list, covariate levels and the output column order."""
+        """Learn the marker list, covariate levels, mixed models and the output columns."""
         X = _check_landmark_input(X)
         markers = self._check_params()
         self.markers_ = markers if markers is not None else _markers_seen(X.measurements)
@@ -200,20 +215,49 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         )
         check_covariate_columns(X.patients, self.covariates_)
         self.levels_ = learn_levels(X.patients, self.covariates_)
+        self.mixed_ = self._fit_mixed(X) if self.mixed else {}
         self.feature_names_out_ = self._feature_names()
         return self
+
+    def _fit_mixed(self, X: LandmarkInput) -> dict[str, MarkerLME | None]:
+        """One mixed model per marker on the post-index draws of the patients in the points.
+
+        Only those patients enter the fit: in cross-validation the points are the training
+        fold's, so a held-out patient's draws never shape the model that summarises them.
+        """
+        arrays = measurement_arrays(X.measurements, _patient_index(X.patients), list(self.markers_))
+        fitted = np.zeros(len(X.patients), dtype=bool)
+        fitted[X.point_rows()] = True
+        codes = arrays["codes"]
+        use = (codes >= 0) & (arrays["day"] >= 0) & np.isfinite(arrays["value"])
+        use[use] = fitted[codes[use]]
+        out: dict[str, MarkerLME | None] = {}
+        for j, marker in enumerate(self.markers_):
+            rows = use & (arrays["marker_codes"] == j)
+            if len(np.unique(codes[rows])) < _MIN_MIXED_PATIENTS:
+                log.warning("%s: too few patients with draws for a mixed model", marker)
+                out[marker] = None
+                continue
+            out[marker] = fit_lme(codes[rows], arrays["day"][rows], arrays["value"][rows])
+        return out
+
+    def mixed_transform(self, X: LandmarkInput) -> pd.DataFrame:
+        """Only the mixed-model columns of ``transform`` (e.g. refitted per CV fold)."""
+        check_is_fitted(self, "feature_names_out_")
+        X = _check_landmark_input(X)
+        columns = self._input_columns(X, mixed_only=True)
+        return pd.DataFrame({c: columns[c] for c in self.mixed_names()})
+
+    def mixed_names(self) -> list[str]:
+        """The mixed-model feature columns (empty without the stage)."""
+        return [feature_name(m, s) for m in getattr(self, "mixed_", {}) for s in MIXED_STATS]
 
     def transform(self, X: LandmarkInput) -> pd.DataFrame:
         """One row per point: ``patient_id``, ``landmark_day``, then the features."""
         check_is_fitted(self, "feature_names_out_")
         X = _check_landmark_input(X)
         check_covariate_columns(X.patients, self.covariates_)
-        columns = self._columns(
-            **measurement_arrays(X.measurements, _patient_index(X.patients), list(self.markers_)),
-            patients=X.patients,
-            rows=X.point_rows(),
-            days=X.points[LANDMARK_DAY].to_numpy(dtype=float),
-        )
+        columns = self._input_columns(X)
         columns[PATIENT_ID] = X.points[PATIENT_ID].to_numpy()
         order = [
             PATIENT_ID,
@@ -221,6 +265,18 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             *(c for c in self.feature_names_out_ if c != LANDMARK_DAY),
         ]
         return pd.DataFrame({c: columns[c] for c in order})
+
+    def _input_columns(self, X: LandmarkInput, mixed_only: bool = False) -> dict[str, Any]:
+        arrays: dict[str, Any] = measurement_arrays(
+            X.measurements, _patient_index(X.patients), list(self.markers_)
+        )
+        return self._columns(
+            **arrays,
+            patients=X.patients,
+            rows=X.point_rows(),
+            days=X.points[LANDMARK_DAY].to_numpy(dtype=float),
+            mixed_only=mixed_only,
+        )
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
         """The numeric feature columns, in output order."""
@@ -274,6 +330,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         patients: pd.DataFrame | Mapping[str, np.ndarray],
         rows: np.ndarray,
         days: np.ndarray,
+        mixed_only: bool = False,
     ) -> dict[str, Any]:
         """Every feature column for the points (patient ``rows``, landmark ``days``)."""
         coder, timelines = timelines_from_arrays(
@@ -289,15 +346,22 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         for marker, thresholds in self.markers_.items():
             tl = timelines[marker]
             loc = tl.locate(coder, rows, days)
+            if marker in self.mixed_:
+                mixed = mixed_statistics(tl, loc, days, self.mixed_[marker])
+                columns.update({feature_name(marker, s): mixed[s] for s in MIXED_STATS})
+            if mixed_only:
+                continue
             stats = marker_statistics(tl, loc, days, thresholds, self.slope_draws)
             columns.update({feature_name(marker, s): stats[s] for s in stat_names(thresholds)})
-        columns.update(encode_covariates(patients, self.covariates_, self.levels_, rows))
+        if not mixed_only:
+            columns.update(encode_covariates(patients, self.covariates_, self.levels_, rows))
         return columns
 
     def _feature_names(self) -> list[str]:
         names = [LANDMARK_DAY] if self.include_landmark_day else []
         for marker, thresholds in self.markers_.items():
             names += [feature_name(marker, s) for s in stat_names(thresholds)]
+            names += [feature_name(marker, s) for s in MIXED_STATS if marker in self.mixed_]
         names += covariate_names(self.covariates_, self.levels_)
         clash = sorted({n for n in names if names.count(n) > 1} | ({PATIENT_ID} & set(names)))
         if clash:
@@ -309,6 +373,8 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             raise TypeError(f"slope_draws must be an int >= 2, got {self.slope_draws!r}")
         if self.slope_draws < 2:
             raise ValueError(f"slope_draws must be >= 2, got {self.slope_draws!r}")
+        if not isinstance(self.mixed, bool):
+            raise TypeError(f"mixed must be True or False, got {self.mixed!r}")
         if not isinstance(self.include_landmark_day, bool):
             raise TypeError(
                 f"include_landmark_day must be True or False, got {self.include_landmark_day!r}"

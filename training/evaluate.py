@@ -49,6 +49,7 @@ from training.calibration import (
     smooth_calibration_errors,
 )
 from training.cv import iter_folds
+from training.fold_features import FoldColumns
 from training.metrics import (
     bootstrap_landmark_auc,
     harrell_c,
@@ -133,6 +134,7 @@ def cross_validate(
     fit_rows: np.ndarray | None = None,
     scored_rows: np.ndarray | None = None,
     replay: pd.DataFrame | None = None,
+    fold_columns: FoldColumns | None = None,
 ) -> CVResult:
     """Fit ``name`` on each training fold, score the held-out patients, pool OOF predictions.
 
@@ -144,7 +146,9 @@ def cross_validate(
     ``fit_rows``: boolean mask of the rows fitted on (default all), e.g. each patient's draw
     days, the moments the service scores. ``replay``: feature rows (``patient_id``,
     ``landmark_day``, features) at every post-index draw, without targets; each is scored by
-    its patient's out-of-fold model into ``oof_draws``.
+    its patient's out-of-fold model into ``oof_draws``. ``fold_columns``: a fitted feature
+    stage (the mixed-model summaries) refitted per fold; fold k's model is fitted and scored
+    on the columns fitted without fold k's patients.
     """
     cols = feature_columns(featurizer)
     fit = np.ones(len(table), dtype=bool) if fit_rows is None else np.asarray(fit_rows, bool)
@@ -168,19 +172,23 @@ def cross_validate(
         if not len(test):
             log.info("fold %s has no patient at the evaluation landmarks; skipped", k)
             continue
+        data = table if fold_columns is None else fold_columns.table_for(table, k)
         model = build_model(name, featurizer, seed)
         start = clock.perf_counter()
         train = train[fit[train]]
-        model.fit(table.iloc[train][cols], _y(table.iloc[train]))
+        model.fit(data.iloc[train][cols], _y(table.iloc[train]))
         fit_seconds += clock.perf_counter() - start
         fold_models.append(model)
         if draws is not None:
             mine = (draws[FOLD] == k).to_numpy()
             if mine.any():
-                draws.loc[mine, OOF_RISK] = model.predict_risk(
-                    draws.loc[mine, cols], [horizon_days]
-                )[:, 0]
-        x_test = table.iloc[test][cols]
+                x_draws = (
+                    draws.loc[mine, cols]
+                    if fold_columns is None
+                    else fold_columns.replay_for(draws, k, mine)[cols]
+                )
+                draws.loc[mine, OOF_RISK] = model.predict_risk(x_draws, [horizon_days])[:, 0]
+        x_test = data.iloc[test][cols]
         rows = oof.index[at[test]]
         oof.loc[rows, OOF_RISK] = model.predict_risk(x_test, [horizon_days])[:, 0]
         oof.loc[rows, FOLD] = k

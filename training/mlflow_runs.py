@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from mlflow.data.pandas_dataset import from_pandas
 
 from cohort.cohort import Cohort
+from features.mixed import MIXED_MODEL_TEXT
 from models.packaging import MODEL_ARTIFACT, CtcmonRiskModel
 from tracking.locations import git_commit
 from tracking.vocabulary import (
@@ -36,6 +37,9 @@ from tracking.vocabulary import (
 )
 from training.evaluate import CVResult
 from training.plots import png_bytes
+
+# the packaged featuriser's mixed models (β, D, σ² per marker), when it has the stage
+MIXED_MODELS_ARTIFACT = "features/mixed_models.json"
 
 
 def _finite(metrics: dict[str, float]) -> dict[str, float]:
@@ -70,6 +74,7 @@ def log_model_run(
                 mlflow.set_tag(Tag.FOLD, int(fold["fold"]))
                 mlflow.log_metrics(_finite({k: v for k, v in fold.items() if k != "fold"}))
         _log_tables_and_figures(result, figures)
+        _log_mixed_models(result)
         with warnings.catch_warnings():
             # The assessment's nested fields (risk by horizon, imaging, drivers) are typed
             # ``Any`` for MLflow; the pipeline itself validates its input histories.
@@ -81,6 +86,21 @@ def log_model_run(
                 pip_requirements=_requirements(),
             )
         return run.info.run_id
+
+
+def _log_mixed_models(result: CVResult) -> None:
+    """The fitted mixed models the packaged featuriser carries (fitted on every patient)."""
+    assert result.pipeline is not None
+    fitted = getattr(result.pipeline.featurizer, "mixed_", {})
+    if not fitted:
+        return
+    mlflow.log_dict(
+        {
+            "model": MIXED_MODEL_TEXT,
+            "markers": {m: None if lme is None else lme.to_dict() for m, lme in fitted.items()},
+        },
+        MIXED_MODELS_ARTIFACT,
+    )
 
 
 def _tags(result: CVResult, cohort: Cohort) -> dict[str, str]:

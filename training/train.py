@@ -45,6 +45,7 @@ from training.evaluate import (
     served_calibration,
     served_calibration_metrics,
 )
+from training.fold_features import FoldColumns, fold_columns
 from training.plots import (
     plot_auc_by_landmark,
     plot_calibration,
@@ -58,6 +59,9 @@ matplotlib.use("Agg")
 log = logging.getLogger(__name__)
 
 FIT_ON = ("draws", "landmarks")
+# "summary": the hand-made statistics of the last draws; "mixed": plus the mixed-model
+# summaries of each marker (features.mixed), refitted inside every CV fold
+FEATURE_SETS = ("summary", "mixed")
 
 
 @dataclass
@@ -82,6 +86,7 @@ class TrainConfig:
     # the alarm rule's target: a patient-level specificity, or else a false-alarm rate
     false_alarms_per_year: float | None = None
     lookback_days: float = DEFAULT_LOOKBACK_DAYS
+    features: str = "summary"
 
 
 @dataclass
@@ -109,6 +114,8 @@ def check_config(config: TrainConfig) -> TrainConfig:
         )
     if not 0 < config.specificity < 1:
         raise ValueError(f"specificity must be in (0, 1), got {config.specificity!r}")
+    if config.features not in FEATURE_SETS:
+        raise ValueError(f"--features must be one of {list(FEATURE_SETS)}, got {config.features!r}")
     if config.fit_on not in FIT_ON:
         raise ValueError(f"--fit-on must be one of {list(FIT_ON)}, got {config.fit_on!r}")
     alarm_target(config)  # checks the false-alarm rate
@@ -136,7 +143,7 @@ def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, L
     scored_at = evaluation_landmarks(cohort, config)
     landmarks = sorted({*scored_at, *(config.train_landmarks or [])})
     train_horizon = max(config.horizon_days, *config.serving_horizons)
-    featurizer = LandmarkFeatures.from_manifest(cohort.manifest)
+    featurizer = LandmarkFeatures.from_manifest(cohort.manifest, mixed=config.features == "mixed")
     table = build_landmark_table(
         cohort, landmarks, horizon_days=train_horizon, featurizer=featurizer
     )
@@ -203,6 +210,11 @@ def training_rows(cohort: Cohort, config: TrainConfig) -> TrainingRows:
         table = pd.concat([table, at_draws], ignore_index=True)
         fit = np.r_[np.zeros(len(scored), dtype=bool), np.ones(len(at_draws), dtype=bool)]
         scored = np.r_[scored, np.zeros(len(at_draws), dtype=bool)]
+        if featurizer.mixed_names():
+            # the packaged mixed models: fitted on every patient the model is fitted on
+            everyone = LandmarkInput.from_cohort(cohort, table[[PATIENT_ID, LANDMARK_DAY]])
+            featurizer.fit(everyone)
+            table[featurizer.mixed_names()] = featurizer.mixed_transform(everyone).to_numpy()
     replay = replay_rows(cohort, featurizer)
     return TrainingRows(table, featurizer, fit, scored, replay, config.fit_on)
 
@@ -249,8 +261,10 @@ def train(
     folds = assign_folds(cohort, config)
     log.info("training rows: %d in %.1f s", len(table), clock.perf_counter() - started)
     evaluate_at = evaluation_landmarks(cohort, config)
+    per_fold = fold_columns(cohort, table, rows.featurizer, folds, rows.replay)
+    log.info("features refitted per fold in %.1f s", clock.perf_counter() - started)
     jobs = [
-        _ModelJob(name, cohort, table, rows.featurizer, folds, config, evaluate_at, rows)
+        _ModelJob(name, cohort, table, rows.featurizer, folds, config, evaluate_at, rows, per_fold)
         for name in config.models
     ]
     n = len(jobs)
@@ -298,6 +312,7 @@ class _ModelJob:
     config: TrainConfig
     evaluate_at: list[float] | None = None  # None: score every landmark
     rows: TrainingRows | None = None  # None: fit and score `table` at `evaluate_at`
+    fold_columns: FoldColumns | None = None  # a fitted feature stage refitted per fold
 
 
 @dataclass
@@ -407,6 +422,7 @@ def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
         fit_rows=None if job.rows is None else job.rows.fit,
         scored_rows=None if job.rows is None else job.rows.scored,
         replay=None if job.rows is None else job.rows.replay,
+        fold_columns=job.fold_columns,
     )
     seconds["cv"], seconds["cv_fits"] = clock.perf_counter() - started, result.fit_seconds
     started = clock.perf_counter()

@@ -1,0 +1,105 @@
+"""The mixed-model stage inside cross-validation: refitted per fold on the training
+patients only, and packaged and logged with the model."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from cohort.cohort import Cohort
+from cohort.vocabulary import PATIENT_ID, VALUE
+from models.packaging import load_pipeline
+from tracking.locations import use_tracking
+from training.fold_features import fold_columns
+from training.mlflow_runs import MIXED_MODELS_ARTIFACT
+from training.train import TrainConfig, assign_folds, check_config, train, training_rows
+
+pytestmark = pytest.mark.slow
+
+CONFIG = TrainConfig(models=["cox"], folds=3, n_boot=0, features="mixed")
+
+
+@pytest.fixture(scope="module")
+def cohort(tmp_path_factory: pytest.TempPathFactory) -> Cohort:
+    from cohort.load import load_cohort
+    from cohort.simulate import simulate_cohort
+
+    root = tmp_path_factory.mktemp("mixed-folds")
+    simulate_cohort(root / "cohort", n_patients=150, seed=8)
+    return load_cohort(root / "cohort")
+
+
+def _with_scrambled(cohort: Cohort, patients: set[str]) -> Cohort:
+    """The cohort with every value of ``patients`` changed (and nothing else)."""
+    m = cohort.measurements
+    mine = m[PATIENT_ID].isin(patients)
+    changed = m.assign(**{VALUE: np.where(mine, m[VALUE] * 40 + 3, m[VALUE])})
+    return replace(cohort, measurements=changed)
+
+
+def test_a_held_out_fold_s_patients_never_enter_its_mixed_models(cohort: Cohort) -> None:
+    rows = training_rows(cohort, CONFIG)
+    folds = assign_folds(cohort, CONFIG)
+    before = fold_columns(cohort, rows.table, rows.featurizer, folds, rows.replay)
+    assert before is not None
+    held_out = set(folds.index[folds == 1].astype(str))
+    after = fold_columns(
+        _with_scrambled(cohort, held_out), rows.table, rows.featurizer, folds, rows.replay
+    )
+    assert after is not None
+    assert after.featurizers[1].mixed_ == before.featurizers[1].mixed_
+    # the training patients' fold-1 columns do not move; the other folds' models do
+    train = ~rows.table[PATIENT_ID].astype(str).isin(held_out).to_numpy()
+    pd.testing.assert_frame_equal(after.table[1][train], before.table[1][train])
+    for k in (2, 3):
+        assert after.featurizers[k].mixed_["afp"] != before.featurizers[k].mixed_["afp"]
+
+
+def test_each_fold_refits_on_fewer_patients_than_the_packaged_models(cohort: Cohort) -> None:
+    rows = training_rows(cohort, CONFIG)
+    folds = assign_folds(cohort, CONFIG)
+    per_fold = fold_columns(cohort, rows.table, rows.featurizer, folds, rows.replay)
+    assert per_fold is not None
+    everyone = rows.featurizer.mixed_["afp"].n_patients
+    for k, est in per_fold.featurizers.items():
+        fold_patients = set(folds.index[folds == k].astype(str))
+        assert est.mixed_["afp"].n_patients <= everyone - len(
+            fold_patients & set(rows.table[PATIENT_ID].astype(str))
+        )
+        # the replayed draws of the fold's own patients, and only theirs, carry its columns
+        replayed = rows.replay.loc[per_fold.replay[k].index, PATIENT_ID].astype(str)
+        assert set(replayed) <= fold_patients
+
+
+def test_the_summary_features_have_no_fold_stage(cohort: Cohort) -> None:
+    config = TrainConfig(models=["cox"], folds=3, n_boot=0)
+    rows = training_rows(cohort, config)
+    assert fold_columns(cohort, rows.table, rows.featurizer, assign_folds(cohort, config)) is None
+
+
+def test_an_unknown_feature_set_is_refused() -> None:
+    with pytest.raises(ValueError, match=r"--features must be one of .*got 'fancy'"):
+        check_config(TrainConfig(features="fancy"))
+
+
+def test_the_packaged_model_carries_its_mixed_models_and_mlflow_logs_them(
+    cohort: Cohort, tmp_path: Path
+) -> None:
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    result = train(cohort, CONFIG, tracking_uri=uri, experiment="mixed")
+    run_id = result.run_ids["cox"]
+    client = MlflowClient(tracking_uri=uri)
+    assert client.get_run(run_id).data.params["features"] == "mixed"
+    logged = json.loads(Path(client.download_artifacts(run_id, MIXED_MODELS_ARTIFACT)).read_text())
+    use_tracking(uri, "mixed")
+    pipeline = load_pipeline(f"runs:/{run_id}/model")
+    packaged = pipeline.featurizer.mixed_
+    assert logged["markers"]["afp"] == packaged["afp"].to_dict()
+    assert set(pipeline.featurizer.mixed_names()) <= set(pipeline.model.feature_names_in_)
+    assert np.isfinite(result.results[0].metrics["auc"])
