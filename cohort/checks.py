@@ -12,6 +12,7 @@ import pandas as pd
 
 from cohort.errors import Problem
 from cohort.manifest import Manifest
+from cohort.rules import COUNT_RULE, is_count_unit
 from cohort.units import KNOWN_CONVERSIONS, conversion_factor
 from cohort.vocabulary import (
     ADVERSE_EVENTS_FILE,
@@ -32,6 +33,7 @@ from cohort.vocabulary import (
     START_DATE,
     TREATMENTS_FILE,
     UNIT,
+    VALUE,
 )
 
 Frames = dict[str, pd.DataFrame]
@@ -140,7 +142,9 @@ def declared_markers_and_units(frames: Frames, manifest: Manifest) -> list[Probl
         MARKER,
         lambda r: f"unknown marker {r[MARKER]!r}; cohort.toml declares {declared}",
     )
-    pairs = frame.loc[~unknown & (frame[UNIT] != ""), [MARKER, UNIT]].drop_duplicates()
+    # only declared markers have units to check: an empty marker was reported by the schema
+    pairs = frame.loc[frame[MARKER].isin(declared) & (frame[UNIT] != ""), [MARKER, UNIT]]
+    pairs = pairs.drop_duplicates()
     bad_pairs = {
         (m, u)
         for m, u in pairs.itertuples(index=False)
@@ -152,6 +156,17 @@ def declared_markers_and_units(frames: Frames, manifest: Manifest) -> list[Probl
         ).isin(bad_pairs)
         problems += _problems(frame, is_bad, UNIT, lambda r: _unit_reason(r, manifest))
     return problems
+
+
+def whole_counts(frames: Frames, manifest: Manifest) -> list[Problem]:
+    """A marker counted in cells (``rules.is_count_unit``) has whole-number values."""
+    frame = frames.get(MEASUREMENTS_FILE)
+    if frame is None or not {MARKER, VALUE} <= set(frame.columns):
+        return []
+    counted = [m for m, spec in manifest.markers.items() if is_count_unit(spec.unit)]
+    values = frame[VALUE]
+    bad = frame[MARKER].isin(counted) & values.notna() & (values != values.round())
+    return _problems(frame, bad, VALUE, lambda r: f"{COUNT_RULE} (got {r[VALUE]!r})")
 
 
 def _unit_reason(row: pd.Series, manifest: Manifest) -> str:
@@ -272,6 +287,7 @@ CHECKLIST: tuple[Callable[[Frames, Manifest], list[Problem]], ...] = (
     known_patients,
     every_patient_has_outcome,
     declared_markers_and_units,
+    whole_counts,
     no_duplicate_measurements,
     outcome_dates_consistent,
     nothing_after_death_or_followup,

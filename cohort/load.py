@@ -17,6 +17,7 @@ from cohort.checks import cross_file_problems
 from cohort.cohort import Cohort
 from cohort.errors import CohortError, Problem
 from cohort.manifest import Manifest, load_manifest
+from cohort.rules import clean_column
 from cohort.schemas import file_schemas, parse_binary, parse_dates, parse_numbers
 from cohort.units import conversion_factor
 from cohort.vocabulary import (
@@ -70,14 +71,20 @@ def cohort_from_frames(
     frame's ``attrs["file"]`` names it in problems (default ``<stem>.csv``).
     """
     found = list(problems or [])
-    for stem, frame in raw.items():
-        frame.attrs.setdefault("file", f"{stem}.csv")
+    raw = {stem: _clean(stem, frame) for stem, frame in raw.items()}
     found += _schema_problems(raw, manifest)
     parsed = _parse(raw, manifest)
     found += cross_file_problems(parsed, manifest)
     if found:
         raise CohortError(found)
     return _build(parsed, manifest, source, has_imaging=IMAGING_FILE in raw)
+
+
+def _clean(stem: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame with every cell normalised (``rules.clean_column``), before any rule runs."""
+    out = frame.apply(clean_column) if len(frame.columns) else frame.copy()
+    out.attrs["file"] = frame.attrs.get("file", f"{stem}.csv")
+    return out
 
 
 def _check_folder(folder: str | Path) -> Path:
@@ -198,9 +205,8 @@ def _parse_column(stem: str, col: str, s: pd.Series, manifest: Manifest) -> pd.S
             return parse_numbers(s)
         if kind == "binary":
             return parse_binary(s)
-        stripped = s.str.strip()
-        return stripped.where(stripped != "")
-    return s.str.strip()
+        return s.where(s != "")
+    return s
 
 
 def _build(

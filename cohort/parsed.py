@@ -6,21 +6,19 @@ There are two ways to it, and one set of rules:
 
 - :func:`parsed_from_cohort` takes a history that passed the data contract
   (``cohort.records.history_to_cohort``, the path files take too);
-- :func:`quick_parse` is an accelerator for the common case. It accepts a history only
-  when every value is of the plain, well-formed kind the contract plainly accepts (ISO
-  dates, declared markers in known units, finite values >= 0, vocabulary words spelled
-  exactly, covariates of their declared type) and returns None on anything else — a
-  problem or merely something unusual, like blanks around a word or a covariate given as
-  text. The caller then takes the contract path, which alone writes error messages.
+- :func:`quick_parse` reads the records field by field with the contract's own cell rules
+  (``cohort.rules``: ISO dates, decimal numbers, values >= 0, whole counts, binary words),
+  the records' vocabularies and the manifest's markers, units and covariates, and returns
+  None when the contract would refuse the history. The caller then takes the contract
+  path, which alone writes error messages.
 
-``tests/cohort/test_parsed.py`` checks that the two agree on generated histories: whenever
-the quick path accepts, the contract path accepts and yields the same arrays.
+``tests/cohort/test_parsed.py`` checks that the two agree on generated histories, both ways:
+each accepts what the other accepts, with equal arrays, and refuses what the other refuses.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -30,7 +28,8 @@ import pandas as pd
 
 from cohort.cohort import Cohort
 from cohort.manifest import Manifest
-from cohort.records import PatientHistory
+from cohort.records import ImagingRecord, PatientHistory, cell_text
+from cohort.rules import binary, is_count_unit, is_value, is_whole, iso_date, number
 from cohort.units import conversion_factor
 from cohort.vocabulary import (
     CRITERIA_VALUES,
@@ -45,11 +44,6 @@ from cohort.vocabulary import (
     RESPONSES,
     VALUE,
 )
-
-_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# pandas stores dates as nanoseconds (1677-2262); the quick path stays well inside
-_YEARS = range(1900, 2201)
-_BINARY = {0: 0.0, 1: 1.0}
 
 
 @dataclass(frozen=True)
@@ -102,16 +96,18 @@ def _cell(value: Any, kind: str) -> float | str | None:
 
 
 def quick_parse(history: PatientHistory, manifest: Manifest) -> ParsedHistory | None:
-    """The history as arrays when it is plainly valid, else None (take the contract path)."""
+    """The history as arrays when the contract accepts it, else None (the contract path
+    then says why). The rules are the contract's own (``cohort.rules``), cell by cell."""
     p = history.patient
-    index = _quick_date(p.index_date)
-    site_ok = p.site_id is None or (p.site_id != "" and p.site_id == p.site_id.strip())
-    if index is None or not site_ok or p.patient_id != p.patient_id.strip():
+    index = _date(p.index_date)
+    if index is None or p.site_id == "":
         return None
     covariates = _quick_covariates(p.model_extra or {}, manifest)
     rows = _quick_measurements(history, manifest, index)
-    imaging = _quick_imaging(history, index)
-    if covariates is None or rows is None or imaging is None:
+    imaging = [_date(scan.date) for scan in history.imaging if _plain_scan(scan)]
+    if covariates is None or rows is None or len(imaging) < len(history.imaging):
+        return None
+    if None in imaging:  # a scan's date the contract refuses
         return None
     rows.sort(key=lambda r: (r[0], r[1]))  # stable: same-day repeats keep their order
     return ParsedHistory(
@@ -122,51 +118,44 @@ def quick_parse(history: PatientHistory, manifest: Manifest) -> ParsedHistory | 
         marker=np.array([r[1] for r in rows], dtype=object),
         value=np.array([r[2] for r in rows], dtype=float),
         qualifier=np.array([r[3] for r in rows], dtype=object),
-        imaging_day=np.sort(np.array(imaging, dtype=float)),
+        imaging_day=np.sort(np.array([_days(d, index) for d in imaging], dtype=float)),
     )
 
 
-def _quick_date(text: str | None) -> date | None:
-    if not isinstance(text, str) or not _ISO.fullmatch(text):
-        return None
-    try:
-        when = date.fromisoformat(text)
-    except ValueError:
-        return None
-    return when if when.year in _YEARS else None
+def _plain_scan(scan: ImagingRecord) -> bool:
+    return (
+        scan.modality in MODALITIES
+        and scan.finding in FINDINGS
+        and (scan.response or None) in (None, *RESPONSES)
+        and (scan.criteria or None) in (None, *CRITERIA_VALUES)
+    )
+
+
+def _date(text: str | None) -> date | None:
+    return None if text is None else iso_date(text)
+
+
+def _days(when: date | None, index: date) -> float:
+    return float((when - index).days) if when is not None else math.nan
 
 
 def _quick_covariates(
     extra: dict[str, Any], manifest: Manifest
 ) -> dict[str, float | str | None] | None:
+    """Each covariate read as the contract reads it: the record's cell as text, then its rule."""
     if not set(extra) <= set(manifest.covariates):
         return None
     out: dict[str, float | str | None] = {}
     for name, kind in manifest.covariates.items():
-        value = extra.get(name)
+        text = cell_text(extra.get(name))
         if kind == "categorical":
-            if value is not None and (not isinstance(value, str) or value != value.strip()):
-                return None
-            out[name] = value or None
-        elif value is None:
-            out[name] = math.nan
-        else:
-            number = _finite(value)
-            if number is None or (kind == "binary" and number not in _BINARY):
-                return None
-            out[name] = number
+            out[name] = text or None
+            continue
+        value = math.nan if text == "" else (number if kind == "numeric" else binary)(text)
+        if value is None:
+            return None
+        out[name] = value
     return out
-
-
-def _finite(value: Any) -> float | None:
-    """A JSON number as a finite float; None for anything else (text, huge ints, inf)."""
-    if not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
 
 
 def _quick_measurements(
@@ -175,39 +164,19 @@ def _quick_measurements(
     rows: list[tuple[float, str, float, str | None]] = []
     seen: set[tuple[str, str, str]] = set()
     for m in history.measurements:
-        when = _quick_date(m.date)
+        when = _date(m.date)
         spec = manifest.markers.get(m.marker)
-        if when is None or spec is None or m.unit != m.unit.strip():
+        if when is None or spec is None or not is_value(m.value):
+            return None
+        if is_count_unit(spec.unit) and not is_whole(m.value):
             return None
         factor = conversion_factor(m.unit, spec.unit, spec.conversions)
-        qualifier = m.qualifier or None
-        value = None if factor is None else m.value * factor
-        if value is None or not (math.isfinite(value) and m.value >= 0):
-            return None
-        if qualifier is not None and qualifier not in QUALIFIERS:
-            return None
-        key = (m.date or "", m.marker, (m.draw_id or "").strip())
-        if key in seen:
+        key = (m.date or "", m.marker, m.draw_id or "")
+        if factor is None or key in seen or (m.qualifier or None) not in (None, *QUALIFIERS):
             return None
         seen.add(key)
-        rows.append((float((when - index).days), m.marker, value, qualifier))
+        rows.append((_days(when, index), m.marker, m.value * factor, m.qualifier or None))
     return rows
-
-
-def _quick_imaging(history: PatientHistory, index: date) -> list[float] | None:
-    days: list[float] = []
-    for scan in history.imaging:
-        when = _quick_date(scan.date)
-        if (
-            when is None
-            or scan.modality not in MODALITIES
-            or scan.finding not in FINDINGS
-            or (scan.response or None) not in (None, *RESPONSES)
-            or (scan.criteria or None) not in (None, *CRITERIA_VALUES)
-        ):
-            return None
-        days.append(float((when - index).days))
-    return days
 
 
 __all__ = ["ParsedHistory", "parsed_from_cohort", "quick_parse"]

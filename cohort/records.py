@@ -8,63 +8,92 @@ message wherever it comes from.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, Strict, field_validator, model_validator
 
 from cohort.cohort import Cohort
 from cohort.errors import CohortError, Problem
 from cohort.load import cohort_from_frames
 from cohort.manifest import Manifest
+from cohort.rules import PATIENT_ID_RULE, clean_field, clean_text, routable_id
 from cohort.vocabulary import (
+    CRITERIA_VALUES,
     DATE,
+    FINDINGS,
     IMAGING_FILE,
     INDEX_DATE,
     MEASUREMENTS_FILE,
+    MODALITIES,
     PATIENT_ID,
     PATIENTS_FILE,
+    QUALIFIERS,
+    RESPONSES,
 )
 
 ROW_OFFSET = 2  # Problem rows are spreadsheet rows; records are 0-based list positions
 
 
-class PatientRecord(BaseModel):
+class _Record(BaseModel):
+    """A contract row: every text field normalised (``rules.clean_text``) before validation."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _clean(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: clean_field(v) for k, v in data.items()}
+        return data
+
+
+# a marker value: a JSON number (not a boolean, not text), finite
+Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
+
+
+class PatientRecord(_Record):
     """A row of patients.csv: identifiers, index date, and the manifest's covariates."""
 
     model_config = ConfigDict(extra="allow")
 
     patient_id: str = Field(min_length=1, max_length=128)
-    site_id: str | None = Field(default=None, max_length=128)
-    index_date: str
+    site_id: str | None = Field(default=None, min_length=1, max_length=128)
+    index_date: str = Field(max_length=32, json_schema_extra={"format": "date"})
+
+    @field_validator(PATIENT_ID)
+    @classmethod
+    def _routable(cls, value: str) -> str:
+        if not routable_id(value):
+            raise ValueError(f"{PATIENT_ID_RULE} (got {value!r})")
+        return value
 
 
-class MeasurementRecord(BaseModel):
+class MeasurementRecord(_Record):
     """A row of measurements.csv (``date`` may be omitted inside a draw that carries it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    date: str | None = None
+    date: str | None = Field(default=None, max_length=32, json_schema_extra={"format": "date"})
     marker: str = Field(min_length=1, max_length=64)
-    value: float
+    value: Value
     unit: str = Field(min_length=1, max_length=32)
-    qualifier: str | None = None
+    qualifier: str | None = Field(default=None, json_schema_extra={"enum": [*QUALIFIERS, ""]})
     draw_id: str | None = Field(default=None, max_length=128)
 
 
-class ImagingRecord(BaseModel):
+class ImagingRecord(_Record):
     """A row of imaging.csv."""
 
     model_config = ConfigDict(extra="forbid")
 
-    date: str
-    modality: str
-    finding: str
-    response: str | None = None
-    criteria: str | None = None
+    date: str = Field(max_length=32, json_schema_extra={"format": "date"})
+    # the vocabularies are the contract's rules (cohort.schemas); stated here for the OpenAPI
+    modality: str = Field(json_schema_extra={"enum": list(MODALITIES)})
+    finding: str = Field(json_schema_extra={"enum": list(FINDINGS)})
+    response: str | None = Field(default=None, json_schema_extra={"enum": [*RESPONSES, ""]})
+    criteria: str | None = Field(default=None, json_schema_extra={"enum": [*CRITERIA_VALUES, ""]})
 
 
-class PatientHistory(BaseModel):
+class PatientHistory(_Record):
     """Everything known about one patient up to ``as_of`` (later data is ignored)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -72,23 +101,29 @@ class PatientHistory(BaseModel):
     patient: PatientRecord
     measurements: list[MeasurementRecord] = Field(default_factory=list, max_length=10_000)
     imaging: list[ImagingRecord] = Field(default_factory=list, max_length=1_000)
-    as_of: str | None = None
-    next_imaging_date: str | None = None
+    as_of: str | None = Field(default=None, max_length=32, json_schema_extra={"format": "date"})
+    next_imaging_date: str | None = Field(
+        default=None, max_length=32, json_schema_extra={"format": "date"}
+    )
 
 
-def _text(value: Any) -> str:
+def cell_text(value: Any) -> str:
+    """A record's field as the text cell a file would hold (the contract reads text).
+
+    Booleans become ``true``/``false``: a binary covariate reads them, a number does not.
+    """
     if value is None:
         return ""
     if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, float) and value.is_integer():
+        return "true" if value else "false"
+    if isinstance(value, float):
         return repr(value)
-    return str(value)
+    return clean_text(str(value))
 
 
 def _frame(rows: list[dict[str, Any]], columns: list[str], file: str) -> pd.DataFrame:
     frame = pd.DataFrame(
-        [{c: _text(r.get(c)) for c in columns} for r in rows], columns=columns, dtype=str
+        [{c: cell_text(r.get(c)) for c in columns} for r in rows], columns=columns, dtype=str
     )
     frame.attrs["file"] = file
     return frame

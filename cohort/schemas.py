@@ -6,11 +6,21 @@ the user wrote; parsing happens only once the whole cohort has passed.
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
 from cohort.manifest import Manifest
+from cohort.rules import (
+    BINARY_RULE,
+    DATE_RULE,
+    NUMBER_RULE,
+    VALUE_RULE,
+    binary,
+    by_value,
+    is_value,
+    iso_date,
+    number,
+)
 from cohort.vocabulary import (
     ADVERSE_EVENTS_FILE,
     CRITERIA,
@@ -47,33 +57,29 @@ from cohort.vocabulary import (
     VALUE,
 )
 
-BINARY_TRUE = ("1", "1.0", "true", "yes", "y")
-BINARY_FALSE = ("0", "0.0", "false", "no", "n")
-
 
 def parse_dates(s: pd.Series) -> pd.Series:
-    """Strict ISO ``YYYY-MM-DD``; anything else (and blanks) becomes NaT."""
-    return pd.to_datetime(
-        s.where(s.str.fullmatch(r"\d{4}-\d{2}-\d{2}")), format="%Y-%m-%d", errors="coerce"
-    )
+    """Strict ISO ``YYYY-MM-DD`` (``rules.iso_date``); anything else (and blanks) becomes NaT."""
+    return pd.to_datetime(by_value(s, iso_date)).astype("datetime64[ns]")
 
 
 def parse_numbers(s: pd.Series) -> pd.Series:
-    """Finite floats; anything else (and blanks) becomes NaN."""
-    out = pd.to_numeric(s.str.strip(), errors="coerce").astype(float)
-    return out.where(np.isfinite(out))
+    """Finite decimal numbers (``rules.number``); anything else (and blanks) becomes NaN."""
+    return by_value(s, number).astype(float)
 
 
 def parse_binary(s: pd.Series) -> pd.Series:
-    low = s.str.strip().str.lower()
-    return pd.Series(
-        np.select([low.isin(BINARY_TRUE), low.isin(BINARY_FALSE)], [1.0, 0.0], np.nan),
-        index=s.index,
-    )
+    """1.0 / 0.0 (``rules.binary``); anything else becomes NaN."""
+    return by_value(s, binary).astype(float)
+
+
+def _value_cell(text: str) -> bool:
+    value = number(text)
+    return value is not None and is_value(value)
 
 
 def _blank(s: pd.Series) -> pd.Series:
-    return s.str.strip() == ""
+    return s == ""  # cells are normalised (rules.clean_column) before any check
 
 
 def _present(s: pd.Series) -> pd.Series:
@@ -85,7 +91,7 @@ def _iso_date(optional: bool = False) -> pa.Check:
         ok = parse_dates(s).notna()
         return ok | _blank(s) if optional else ok
 
-    return pa.Check(check, error="not a date in ISO format YYYY-MM-DD")
+    return pa.Check(check, error=DATE_RULE)
 
 
 def _required_text(what: str) -> pa.Check:
@@ -109,11 +115,9 @@ def _column(*checks: pa.Check, required: bool = True) -> pa.Column:
 
 def _covariate_check(kind: str) -> pa.Check:
     if kind == "numeric":
-        return pa.Check(lambda s: parse_numbers(s).notna() | _blank(s), error="not a number")
+        return pa.Check(lambda s: parse_numbers(s).notna() | _blank(s), error=NUMBER_RULE)
     if kind == "binary":
-        return pa.Check(
-            lambda s: parse_binary(s).notna() | _blank(s), error="binary covariate must be 0 or 1"
-        )
+        return pa.Check(lambda s: parse_binary(s).notna() | _blank(s), error=BINARY_RULE)
     return pa.Check(lambda s: pd.Series(True, index=s.index), error="categorical")
 
 
@@ -137,7 +141,7 @@ def _build_schemas(manifest: Manifest) -> dict[str, pa.DataFrameSchema]:
     }
     for name, kind in manifest.covariates.items():
         patient_cols[name] = _column(_covariate_check(kind))
-    value_check = pa.Check(lambda s: parse_numbers(s).ge(0), error="value must be a number >= 0")
+    value_check = pa.Check(lambda s: by_value(s, _value_cell).astype(bool), error=VALUE_RULE)
     return {
         PATIENTS_FILE: pa.DataFrameSchema(patient_cols),
         MEASUREMENTS_FILE: pa.DataFrameSchema(
@@ -185,7 +189,7 @@ def _build_schemas(manifest: Manifest) -> dict[str, pa.DataFrameSchema]:
                 TERM: _column(_required_text("term")),
                 GRADE: _column(
                     pa.Check(
-                        lambda s: s.str.strip().isin(["1", "2", "3", "4", "5"]),
+                        lambda s: s.isin(["1", "2", "3", "4", "5"]),
                         error="CTCAE grade must be an integer 1-5",
                     )
                 ),

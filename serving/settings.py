@@ -9,6 +9,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./ctcmon.db"
 DEFAULT_MODEL_URI = "models:/ctcmon-recurrence@champion"
+# a draw or scan may precede the index date (pre-operative baseline), but not by more than this
+DEFAULT_PRE_INDEX_DAYS = 365
 
 
 class Settings(BaseSettings):
@@ -35,8 +37,7 @@ class Settings(BaseSettings):
     # keep draws flowing while a long export runs; more lose throughput to the GIL
     # (benchmarks/bench_serving.py: 264 draws/s with 1, 220 with 2, 141 with 4 per worker)
     worker_threads: int = Field(default=2, ge=1)
-    # a draw may precede the index date (pre-operative baseline), but not by more than this
-    max_days_before_index: int = Field(default=365, ge=0)
+    max_days_before_index: int = Field(default=DEFAULT_PRE_INDEX_DAYS, ge=0)
     # the clinician web app's session cookies are signed with this; unset in development, a
     # random one per process (``ctcmon serve --workers N`` shares one with its workers)
     session_secret: str | None = Field(default=None, min_length=32)

@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 from fastapi.responses import JSONResponse
+from pydantic import BeforeValidator
 
+from cohort.rules import clean_field
 from serving import service
 from serving.auth import ClinicianKey
 from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep, on_store
@@ -23,7 +25,8 @@ from serving.schemas import (
 
 router = APIRouter(prefix="/v1/patients", tags=["patients"])
 
-PatientId = Annotated[str, Path(min_length=1, max_length=128)]
+# trimmed as the contract trims a registered patient_id (cohort.rules.clean_text)
+PatientId = Annotated[str, BeforeValidator(clean_field), Path(min_length=1, max_length=128)]
 
 
 @router.post("", status_code=201, response_model=PatientRecord, responses=ERRORS)
@@ -72,10 +75,12 @@ def add_imaging(
     key: ClinicianKey,
     store: StoreDep,
     model: ModelDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     """Record an imaging exam."""
-    return respond(service.add_imaging(store, model, key, patient_id, body, idempotency_key))
+    limit = settings.max_days_before_index
+    return respond(service.add_imaging(store, model, key, patient_id, body, idempotency_key, limit))
 
 
 @router.post("/{patient_id}/outcome", response_model=OutcomeIn, responses=ERRORS)

@@ -6,14 +6,14 @@ import json
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
 from serving import fhir, service
 from serving.auth import ClinicianKey
-from serving.deps import IdempotencyKey, ModelDep, StoreDep, on_store
+from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep, on_store
 from serving.idempotency import Result
 from serving.routes import FHIR_JSON, respond
 from serving.schemas import Assessment, ErrorOut, PatientHistory
@@ -85,22 +85,29 @@ async def risk(
     key: ClinicianKey,
     store: StoreDep,
     model: ModelDep,
+    settings: SettingsDep,
     idempotency_key: IdempotencyKey = None,
     format: Format = "json",
     as_of: DateQuery = None,
     next_imaging_date: DateQuery = None,
+    accept: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> JSONResponse:
     """Assess one patient's history (later data ignored); the assessment is stored."""
+    as_fhir = format == "fhir" or FHIR_JSON in (accept or "")
+    limit = settings.max_days_before_index
 
     def assess_and_store() -> JSONResponse:
         if isinstance(body, FhirBundle):
-            raw = body.model_dump()
             manifest = model.pipeline.manifest
-            history = fhir.history_from_bundle(raw, manifest, as_of, next_imaging_date)
+            read = fhir.history_from_bundle(body.model_dump(), manifest, as_of, next_imaging_date)
+            result = service.stateless_risk(
+                store, model, key, read.history, idempotency_key, read.where, read.provenance, limit
+            )
         else:
-            history = body
-        result = service.stateless_risk(store, model, key, history, idempotency_key)
-        if format == "fhir" and result.status < 300:
+            result = service.stateless_risk(
+                store, model, key, body, idempotency_key, max_days_before_index=limit
+            )
+        if as_fhir and result.status < 300:
             result = Result(result.status, fhir.risk_assessment(result.body), result.replayed)
             return respond(result, FHIR_JSON)
         return respond(result)

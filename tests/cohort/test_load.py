@@ -224,3 +224,46 @@ def test_loading_never_mutates_files_or_returns_half_a_cohort(make_cohort: MakeC
     with pytest.raises(CohortError):
         load_cohort(folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+@pytest.mark.parametrize("blank", [" ", "\t", "\u00a0"])
+def test_a_marker_of_blanks_is_a_listed_problem_and_validate_exits_2(
+    make_cohort: MakeCohort, blank: str
+) -> None:
+    import subprocess
+    import sys
+
+    def edit(t: dict[str, pd.DataFrame]) -> None:
+        t["measurements"].loc[0, "marker"] = blank
+
+    folder = make_cohort(edit=edit)
+    [problem] = problems_of(folder)
+    assert problem.startswith("measurements.csv, row 2, column 'marker': marker is empty")
+    run = subprocess.run(
+        [sys.executable, "-m", "ctcmon", "validate", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert "column 'marker': marker is empty" in run.stdout
+
+
+def test_words_with_blanks_around_them_load_as_the_clean_words(make_cohort: MakeCohort) -> None:
+    def edit(t: dict[str, pd.DataFrame]) -> None:
+        t["measurements"]["marker"] = " " + t["measurements"]["marker"] + "\u00a0"
+        t["measurements"]["unit"] = t["measurements"]["unit"] + "\t"
+
+    m = load_cohort(make_cohort(edit=edit)).measurements
+    assert set(m["marker"]) == {"ctc_total", "afp"}
+    assert not m["original_unit"].str.contains(r"\s").any()
+
+
+def test_a_fractional_cell_count_is_refused(make_cohort: MakeCohort) -> None:
+    def edit(t: dict[str, pd.DataFrame]) -> None:
+        ctc = t["measurements"].index[t["measurements"]["marker"] == "ctc_total"][0]
+        t["measurements"].loc[ctc, "value"] = "2.5"
+
+    [problem] = problems_of(make_cohort(edit=edit))
+    assert "a count must be a whole number (got 2.5)" in problem

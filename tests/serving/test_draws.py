@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from serving import service
+from serving.service import draws
 from serving.store import Assessment, AuditEvent, Draw, Measurement, Store
 from tests.serving.conftest import PATIENT, Api, draw
 
@@ -241,7 +241,7 @@ def test_a_draw_whose_audit_event_cannot_be_written_stores_nothing(
     def audit_fails(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr(service, "audit", audit_fails)
+    monkeypatch.setattr(draws, "audit", audit_fails)
     r = api.clinician.post("/v1/patients/p-0042/draws", json=draw("2024-04-10"))
     assert r.status_code == 500 and "audit" not in r.text
     assert (count(store, Draw), count(store, Measurement), count(store, Assessment)) == (0, 0, 0)

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 from starlette.requests import Request
 
 from cohort.records import PatientHistory
-from serving import service
 from serving.fhir import COVARIATE_URL, INDEX_DATE_URL, MARKER_SYSTEM
 from serving.routes.risk import HistoryFirstRequest, RiskBody
+from serving.service import risk
 from serving.store import Assessment, AuditEvent, Store
 from tests.serving.conftest import PATIENT, Api
 
@@ -265,10 +265,8 @@ def test_a_body_the_models_refuse_lists_every_problem_with_the_query_s_and_store
         (["query", "format"], "Input should be 'json' or 'fhir'"),
         (["body", "patient", "patient_id"], "String should have at least 1 character"),
         (["body", "patient", "index_date"], "Field required"),
-        (
-            ["body", "measurements", 0, "value"],
-            "Input should be a valid number, unable to parse string as a number",
-        ),
+        # a value is a JSON number: text is refused, not parsed
+        (["body", "measurements", 0, "value"], "Input should be a valid number"),
         (["body", "measurements", 0, "x"], "Extra inputs are not permitted"),
         (["body", "extra"], "Extra inputs are not permitted"),
     ]
@@ -314,7 +312,7 @@ def test_an_assessment_is_stored_with_its_audit_event_or_not_at_all(
     def audit_fails(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr(service, "audit", audit_fails)
+    monkeypatch.setattr(risk, "audit", audit_fails)
     r = api.clinician.post("/v1/risk", json=HISTORY)
     assert r.status_code == 500
     assert "audit" not in r.text

@@ -1,0 +1,118 @@
+"""The data contract's cell rules, each written once.
+
+Two readers apply them: the per-file schemas (``cohort.schemas``, over text columns of
+files and of posted records) and the quick parser of one history (``cohort.parsed``, over
+the fields of records). A rule is a plain function of one cell; a column applies it once
+per distinct value (``by_value``), so a cohort's dates or units cost one call each.
+
+Text is normalised in one place, here: surrounding blanks (spaces, tabs, no-break spaces:
+whatever ``str.strip`` removes) are dropped before any rule runs, by the file reader and by
+the record models alike, so what the contract accepts is exactly what is stored.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Any, Final, TypeVar
+
+import pandas as pd
+
+T = TypeVar("T")
+
+# the years a date may have: pandas stores dates as nanoseconds (1677-2262), and nothing
+# this product reads happened before 1900
+FIRST_YEAR: Final = 1900
+LAST_YEAR: Final = 2200
+DATE_RULE: Final = f"not a date in ISO format YYYY-MM-DD (years {FIRST_YEAR}-{LAST_YEAR})"
+VALUE_RULE: Final = "value must be a number >= 0"
+COUNT_RULE: Final = "a count must be a whole number"
+NUMBER_RULE: Final = "not a number"
+BINARY_RULE: Final = "binary covariate must be 0 or 1"
+PATIENT_ID_RULE: Final = "a patient_id has no '/', '\\\\' or control characters"
+BINARY_TRUE: Final = ("1", "1.0", "true", "yes", "y")
+BINARY_FALSE: Final = ("0", "0.0", "false", "no", "n")
+
+_ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# a plain decimal number as people write it in a spreadsheet (no "1_000", "0x1f" or "nan",
+# which Python's float() would take)
+_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_UNROUTABLE = re.compile(r"[/\\\x00-\x1f\x7f]")
+
+
+def clean_text(value: str) -> str:
+    """The one normalisation of a text cell: surrounding blanks removed."""
+    return value.strip()
+
+
+def clean_column(s: pd.Series) -> pd.Series:
+    """``clean_text`` over a text column (``str.strip`` on each cell, vectorised)."""
+    return s.str.strip()
+
+
+def clean_field(value: Any) -> Any:
+    """``clean_text`` for a field that may not be text (a pydantic before-validator)."""
+    return clean_text(value) if isinstance(value, str) else value
+
+
+def iso_date(text: str) -> date | None:
+    """The date of an ISO ``YYYY-MM-DD`` cell within the supported years, else None."""
+    if not _ISO.fullmatch(text):
+        return None
+    try:
+        when = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return when if FIRST_YEAR <= when.year <= LAST_YEAR else None
+
+
+def number(text: str) -> float | None:
+    """A finite number written in decimal, else None."""
+    if not _NUMBER.fullmatch(text):
+        return None
+    return finite(float(text))
+
+
+def finite(value: Any) -> float | None:
+    """A JSON number (not a boolean) as a finite float, else None (text, huge ints, inf)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        out = float(value)
+    except OverflowError:
+        return None
+    return out if math.isfinite(out) else None
+
+
+def is_value(value: float) -> bool:
+    """A measured value: finite and not negative."""
+    return math.isfinite(value) and value >= 0
+
+
+def is_whole(value: float) -> bool:
+    """A count as reported by the lab: a whole number."""
+    return float(value).is_integer()
+
+
+def is_count_unit(unit: str) -> bool:
+    """Markers in cells per volume (CTC counts) are counted, so their values are whole."""
+    return unit.startswith("cells/")
+
+
+def binary(text: str) -> float | None:
+    """A binary covariate cell: 1.0, 0.0, or None when it is neither."""
+    low = text.lower()
+    return 1.0 if low in BINARY_TRUE else 0.0 if low in BINARY_FALSE else None
+
+
+def routable_id(text: str) -> bool:
+    """An identifier that can sit in a URL path segment (``/v1/patients/{patient_id}``)."""
+    return _UNROUTABLE.search(text) is None
+
+
+def by_value(s: pd.Series, rule: Callable[[str], T]) -> pd.Series:
+    """``rule`` applied to a text column, once per distinct cell."""
+    uniques = pd.unique(s)
+    return s.map(dict(zip(uniques, map(rule, uniques), strict=True)))
