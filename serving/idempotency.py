@@ -1,6 +1,12 @@
 """Safe retries: the first response to a POST with an ``Idempotency-Key`` is stored with it,
 in the same transaction as the write, and returned again for a retry of the same request.
-The same key with a different request is a 409."""
+The same key with a different request is a 409.
+
+A retry may arrive while the first attempt is still running (a client that timed out). It
+then finds the write already made (a 409 "already recorded", a unique key violated, or the
+patient's record moved): whichever way, it reads the stored first response again before
+answering, and gets it, because the write and its response were committed together.
+"""
 
 from __future__ import annotations
 
@@ -83,7 +89,15 @@ def run(
         if earlier is not None:
             return earlier
     for _ in range(MAX_ATTEMPTS):
-        status, body, write = attempt()
+        try:
+            status, body, write = attempt()
+        except Conflict:
+            # "already recorded" may be this very request, written by its first attempt
+            # while this retry was on its way: then the retry gets that first result
+            earlier = lookup(store, key, idem_key, fp) if idem_key else None
+            if earlier is not None:
+                return earlier
+            raise
         try:
             with store.writing() as session:
                 write(session)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -101,16 +104,17 @@ def _postgres_reachable() -> bool:
         return False
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: an SQLite file, or a new PostgreSQL schema dropped afterwards."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{(tmp_path / 'ctcmon.db').as_posix()}"
-        return
+def _require_postgres() -> None:
     if not _postgres_reachable():
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but PostgreSQL on 127.0.0.1:5432 is unreachable")
         pytest.skip("PostgreSQL on 127.0.0.1:5432 is unreachable (set CI=true to fail instead)")
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of a new, empty PostgreSQL schema, dropped afterwards (skips without a server)."""
+    _require_postgres()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = Store(PG_SERVER)
     with admin.writing() as s:
@@ -121,6 +125,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         with admin.writing() as s:
             s.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: an SQLite file, or a new PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{(tmp_path / 'ctcmon.db').as_posix()}"
+        return
+    with postgres_schema() as url:
+        yield url
 
 
 @pytest.fixture
@@ -251,10 +265,10 @@ def patient(api: Api) -> dict[str, Any]:
     return r.json()
 
 
-def server_env(registry: Registry, db_file: Path) -> tuple[dict[str, str], str]:
-    """Environment for a ``ctcmon serve`` subprocess on a new SQLite store with the registry's
-    champion, and a clinician token of site-a for it."""
-    db = f"sqlite:///{db_file}"
+def server_env(registry: Registry, db: Path | str) -> tuple[dict[str, str], str]:
+    """Environment for a ``ctcmon serve`` subprocess on a new store (an SQLite file, or a
+    database URL) with the registry's champion, and a clinician token of site-a for it."""
+    db = db if isinstance(db, str) else f"sqlite:///{db}"
     store = Store(db)
     store.migrate()
     _, token = create_key(store, "clinician", "site-a")
@@ -266,3 +280,49 @@ def server_env(registry: Registry, db_file: Path) -> tuple[dict[str, str], str]:
         "MLFLOW_TRACKING_URI": registry.tracking_uri,
     }
     return env, token
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_serve(
+    port: int, env: dict[str, str], log: Path, *extra: str, wait: bool = True
+) -> subprocess.Popen[bytes]:
+    """``ctcmon serve`` as a real process on ``port``; returns once ``/ready`` answers 200."""
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ctcmon", "serve", "--port", str(port), *extra],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    if wait:
+        wait_ready(proc, port, log)
+    return proc
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log: Path, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"server did not become ready: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

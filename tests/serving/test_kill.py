@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from datetime import date, timedelta
@@ -15,48 +12,21 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serving.conftest import Registry, draw, server_env
+from tests.serving.conftest import Registry, draw, free_port, server_env, start_serve
 
 pytestmark = pytest.mark.slow
 
 N_CLIENTS = 6
 
 
-def _start(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "ctcmon", "serve", "--port", str(port)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None, log.read_text()[-2000:]
-        time.sleep(0.2)
-    proc.kill()
-    raise AssertionError("server did not become ready")
-
-
-def _port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_killing_the_server_mid_load_loses_no_acknowledged_write(
     registry: Registry, tmp_path: Path
 ) -> None:
     env, token = server_env(registry, tmp_path / "kill.db")
-    port = _port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
-    proc = _start(port, env, tmp_path / "server.log")
+    proc = start_serve(port, env, tmp_path / "server.log")
     acked: list[tuple[str, str, str]] = []
     refused: list[int] = []
     stop = threading.Event()
@@ -95,7 +65,7 @@ def test_killing_the_server_mid_load_loses_no_acknowledged_write(
         t.join()
     assert not refused
     assert len(acked) >= N_CLIENTS, "too few writes before the kill to test anything"
-    proc = _start(port, env, tmp_path / "server.log")
+    proc = start_serve(port, env, tmp_path / "server.log")
     try:
         stored: dict[str, Any] = {}
         with httpx.Client(base_url=url, headers=headers, timeout=30) as c:

@@ -13,8 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.serving.conftest import Registry, draw, server_env
-from tests.serving.test_kill import _port
+from tests.serving.conftest import Registry, draw, free_port, server_env
 
 pytestmark = [
     pytest.mark.slow,
@@ -36,7 +35,7 @@ def test_two_workers_share_the_connections_and_stop_together(
     registry: Registry, tmp_path: Path
 ) -> None:
     env, token = server_env(registry, tmp_path / "workers.db")
-    port = _port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     with log.open("wb") as sink:
