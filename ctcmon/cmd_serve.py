@@ -25,6 +25,7 @@ def _settings(**overrides: Any) -> Any:
     from pydantic import ValidationError
 
     from serving.settings import Settings
+    from serving.store import EX_CONFIG
 
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
@@ -32,7 +33,7 @@ def _settings(**overrides: Any) -> Any:
         reasons = "; ".join(
             f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
-        fail(f"invalid settings: {reasons}")
+        fail(f"invalid settings: {reasons}", EX_CONFIG)
 
 
 def _tracking_uri(given: str | None) -> str | None:
@@ -56,11 +57,20 @@ def _database_url() -> str | None:
 
 
 def _store(settings: Any) -> Any:
-    from serving.store import Store
-
-    store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
-    store.migrate()
+    """The migrated store; a store that cannot be used as configured exits 78 (EX_CONFIG)
+    with one line saying what to fix."""
+    store, _ = _migrated(settings)
     return store
+
+
+def _migrated(settings: Any) -> tuple[Any, tuple[str | None, str | None]]:
+    from serving.store import EX_CONFIG, Store, StoreConfigError
+
+    try:
+        store = Store(settings.database_url, synchronous=settings.sqlite_synchronous)
+        return store, store.migrate()
+    except StoreConfigError as exc:
+        fail(str(exc), EX_CONFIG)
 
 
 UVICORN: dict[str, Any] = {
@@ -125,6 +135,25 @@ def register(app: typer.Typer) -> None:
     """Add ``serve`` and the ``keys`` group to the ctcmon command line."""
     keys = typer.Typer(help="API keys of the HTTP service.", no_args_is_help=True)
     app.add_typer(keys, name="keys")
+    db = typer.Typer(help="The service's store (CTCMON_DATABASE_URL).", no_args_is_help=True)
+    app.add_typer(db, name="db")
+
+    @db.command("upgrade")
+    def upgrade(as_json: JsonOpt = False) -> None:
+        """Create or migrate the store's schema to the newest revision (Alembic).
+
+        Safe to run from several replicas at once: on PostgreSQL they queue on an advisory
+        lock and the later ones find the schema current. ``serve`` runs the same upgrade.
+        """
+        settings = _settings()
+        store, (before, after) = _migrated(settings)
+        store.dispose()
+        where = _safe_url(settings.database_url)
+        if as_json:
+            emit_json({"ok": True, "store": where, "from": before, "to": after})
+            return
+        change = "already current" if before == after else f"migrated from {before or 'empty'}"
+        out.print(f"store {where}: schema at revision {after} ({change})")
 
     @app.command()
     def serve(
@@ -246,6 +275,6 @@ def register(app: typer.Typer) -> None:
 
 
 def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
+    from serving.store import safe_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    return safe_url(url)

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -228,14 +229,63 @@ class AuditEvent(Base):
     ref: Mapped[str | None] = mapped_column(String(64))  # e.g. the assessment id written
 
 
+EX_CONFIG = 78  # sysexits.h: a configuration error (the store's URL, server or driver)
+# the schema migrations of several replicas starting at once queue on this lock (PostgreSQL)
+MIGRATION_LOCK = 0x637463_6D6F6E  # "ctcmon"
+
+
+class StoreConfigError(RuntimeError):
+    """The store cannot be used as configured; the message says what to fix (one line)."""
+
+
+def normalise_database_url(url: str) -> str:
+    """``postgres://`` (the usual hosting form) and ``postgresql://`` use the psycopg driver
+    ctcmon ships with; other URLs are left as they are."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    return url
+
+
+def config_error(url: str, exc: BaseException) -> StoreConfigError:
+    """What is wrong with the store at ``url``, and the fix, in one line."""
+    safe = safe_url(url)
+    setting = f"CTCMON_DATABASE_URL={safe}"
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        return StoreConfigError(
+            f"{setting} is not a database URL ctcmon can use: give "
+            "sqlite:///path/to/ctcmon.db or postgresql+psycopg://user@host:5432/dbname"
+        )
+    if isinstance(exc, ImportError):
+        return StoreConfigError(
+            f"{setting} needs the driver {exc.name!r}, which is not installed: "
+            f"pip install {exc.name}, or use postgresql+psycopg:// (installed with ctcmon)"
+        )
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return StoreConfigError(
+        f"cannot open the store {setting}: {reason}. Check that the server is running and "
+        "reachable, that the database exists (createdb NAME), and the user and password"
+    )
+
+
+def safe_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return repr(url)
+
+
 class Store:
     """Engine and sessions. ``reading()`` for queries, ``writing()`` for one transaction,
     ``connect()`` for a Core query."""
 
     def __init__(self, url: str, *, synchronous: str = "NORMAL", pool_size: int = 10) -> None:
-        self.url = url
-        self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
-        self.engine = self._engine(write=False, synchronous=synchronous, pool_size=pool_size)
+        self.url = url = normalise_database_url(url)
+        try:
+            self.is_sqlite = make_url(url).get_backend_name() == "sqlite"
+            self.engine = self._engine(write=False, synchronous=synchronous, pool_size=pool_size)
+        except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+            raise config_error(url, exc) from None
         # SQLite: writers start with BEGIN IMMEDIATE, so a transaction that read first never
         # fails to upgrade its lock under contention (it waits on busy_timeout instead)
         self.writer = (
@@ -281,11 +331,15 @@ class Store:
         with self._write_turn, self._write() as session, session.begin():
             yield session
 
-    def migrate(self) -> None:
-        """Bring the schema to the newest Alembic revision (idempotent)."""
+    def migrate(self) -> tuple[str | None, str | None]:
+        """Bring the schema to the newest Alembic revision (idempotent; replicas migrating at
+        once queue on a PostgreSQL advisory lock). Returns the revisions before and after."""
         from serving.migrations import upgrade_head
 
-        upgrade_head(self.writer)
+        try:
+            return upgrade_head(self.writer, MIGRATION_LOCK)
+        except (OperationalError, InterfaceError) as exc:
+            raise config_error(self.url, exc) from None
 
     def ping(self) -> bool:
         try:

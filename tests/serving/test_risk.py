@@ -171,7 +171,12 @@ def test_the_assessment_comes_back_as_a_fhir_risk_assessment(api: Api) -> None:
     assert ra["subject"] == {"reference": "Patient/p-0042"}
     assert ra["occurrenceDateTime"] == "2024-07-01"
     assert [p["whenRange"]["high"]["value"] for p in ra["prediction"]] == [180.0, 365.0, 730.0]
-    assert all(0 <= p["probabilityDecimal"] <= 1 for p in ra["prediction"])
+    for p in ra["prediction"]:  # with the model's interval, the prediction is its Range
+        point = p["extension"][0]["valueDecimal"] if "probabilityRange" in p else None
+        low, high = (
+            (p["probabilityRange"][k]["value"] for k in ("low", "high")) if point else (0, 1)
+        )
+        assert 0 <= low <= (point or p.get("probabilityDecimal")) <= high <= 1
     assert ra["method"]["coding"][0]["version"] == "1"
 
 
