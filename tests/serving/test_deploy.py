@@ -80,15 +80,22 @@ UNREACHABLE = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(UNREACHABLE))
-@pytest.mark.parametrize("command", [("db", "upgrade"), ("keys", "list"), ("serve",)])
+# every case through `db upgrade`; the other commands that open the store with one case each
+CASES = [("db", "upgrade", case) for case in sorted(UNREACHABLE)] + [
+    ("keys", "list", "unknown scheme"),
+    ("serve", "--port", "connection refused"),
+]
+
+
+@pytest.mark.parametrize(("command", "option", "case"), CASES)
 def test_a_store_that_cannot_be_used_is_one_line_with_the_fix_and_exit_78(
-    case: str, command: tuple[str, ...]
+    command: str, option: str, case: str
 ) -> None:
     url, fix = UNREACHABLE[case]
     if case == "no such database":
         pytest.importorskip("psycopg")
-    run = ctcmon(*command, url=url, MLFLOW_TRACKING_URI="sqlite:///unused-mlflow.db")
+    args = (command, option, str(free_port())) if option == "--port" else (command, option)
+    run = ctcmon(*args, url=url, MLFLOW_TRACKING_URI="sqlite:///unused-mlflow.db")
     assert run.returncode == EX_CONFIG, (run.returncode, run.stderr)
     lines = [line for line in run.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, run.stderr
