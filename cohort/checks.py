@@ -12,7 +12,7 @@ import pandas as pd
 
 from cohort.errors import Problem
 from cohort.manifest import Manifest
-from cohort.rules import COUNT_RULE, is_count_unit
+from cohort.rules import COUNT_RULE, is_count_unit, is_plausible_count
 from cohort.units import KNOWN_CONVERSIONS, conversion_factor
 from cohort.vocabulary import (
     ADVERSE_EVENTS_FILE,
@@ -159,14 +159,24 @@ def declared_markers_and_units(frames: Frames, manifest: Manifest) -> list[Probl
 
 
 def whole_counts(frames: Frames, manifest: Manifest) -> list[Problem]:
-    """A marker counted in cells (``rules.is_count_unit``) has whole-number values."""
+    """A marker counted in cells (``rules.is_plausible_count``) has whole-number values."""
     frame = frames.get(MEASUREMENTS_FILE)
-    if frame is None or not {MARKER, VALUE} <= set(frame.columns):
+    if frame is None or not {MARKER, VALUE, UNIT} <= set(frame.columns):
         return []
     counted = [m for m, spec in manifest.markers.items() if is_count_unit(spec.unit)]
-    values = frame[VALUE]
-    bad = frame[MARKER].isin(counted) & values.notna() & (values != values.round())
-    return _problems(frame, bad, VALUE, lambda r: f"{COUNT_RULE} (got {r[VALUE]!r})")
+    rows = frame[frame[MARKER].isin(counted) & frame[VALUE].notna()]
+    bad = [
+        i
+        for i, m, v, u in zip(rows.index, rows[MARKER], rows[VALUE], rows[UNIT], strict=True)
+        if not is_plausible_count(v, u, manifest.markers[m].unit, manifest.markers[m].conversions)
+    ]
+    mask = frame.index.isin(bad)
+    return _problems(
+        frame,
+        pd.Series(mask, index=frame.index),
+        VALUE,
+        lambda r: f"{COUNT_RULE} (got {r[VALUE]!r})",
+    )
 
 
 def _unit_reason(row: pd.Series, manifest: Manifest) -> str:

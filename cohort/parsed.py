@@ -29,7 +29,7 @@ import pandas as pd
 from cohort.cohort import Cohort
 from cohort.manifest import Manifest
 from cohort.records import ImagingRecord, PatientHistory, cell_text
-from cohort.rules import binary, is_count_unit, is_value, is_whole, iso_date, number
+from cohort.rules import binary, is_plausible_count, is_value, iso_date, number
 from cohort.units import conversion_factor
 from cohort.vocabulary import (
     CRITERIA_VALUES,
@@ -168,7 +168,7 @@ def _quick_measurements(
         spec = manifest.markers.get(m.marker)
         if when is None or spec is None or not is_value(m.value):
             return None
-        if is_count_unit(spec.unit) and not is_whole(m.value):
+        if not is_plausible_count(m.value, m.unit, spec.unit, spec.conversions):
             return None
         factor = conversion_factor(m.unit, spec.unit, spec.conversions)
         key = (m.date or "", m.marker, m.draw_id or "")

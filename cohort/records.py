@@ -35,7 +35,7 @@ from cohort.vocabulary import (
 ROW_OFFSET = 2  # Problem rows are spreadsheet rows; records are 0-based list positions
 
 
-class _Record(BaseModel):
+class CleanRecord(BaseModel):
     """A contract row: every text field normalised (``rules.clean_text``) before validation."""
 
     @model_validator(mode="before")
@@ -50,7 +50,7 @@ class _Record(BaseModel):
 Value = Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
-class PatientRecord(_Record):
+class PatientRecord(CleanRecord):
     """A row of patients.csv: identifiers, index date, and the manifest's covariates."""
 
     model_config = ConfigDict(extra="allow")
@@ -67,7 +67,7 @@ class PatientRecord(_Record):
         return value
 
 
-class MeasurementRecord(_Record):
+class MeasurementRecord(CleanRecord):
     """A row of measurements.csv (``date`` may be omitted inside a draw that carries it)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -80,7 +80,7 @@ class MeasurementRecord(_Record):
     draw_id: str | None = Field(default=None, max_length=128)
 
 
-class ImagingRecord(_Record):
+class ImagingRecord(CleanRecord):
     """A row of imaging.csv."""
 
     model_config = ConfigDict(extra="forbid")
@@ -93,7 +93,7 @@ class ImagingRecord(_Record):
     criteria: str | None = Field(default=None, json_schema_extra={"enum": [*CRITERIA_VALUES, ""]})
 
 
-class PatientHistory(_Record):
+class PatientHistory(CleanRecord):
     """Everything known about one patient up to ``as_of`` (later data is ignored)."""
 
     model_config = ConfigDict(extra="forbid")

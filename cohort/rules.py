@@ -20,6 +20,8 @@ from typing import Any, Final, TypeVar
 
 import pandas as pd
 
+from cohort.units import KNOWN_CONVERSIONS, conversion_factor
+
 T = TypeVar("T")
 
 # the years a date may have: pandas stores dates as nanoseconds (1677-2262), and nothing
@@ -28,7 +30,7 @@ FIRST_YEAR: Final = 1900
 LAST_YEAR: Final = 2200
 DATE_RULE: Final = f"not a date in ISO format YYYY-MM-DD (years {FIRST_YEAR}-{LAST_YEAR})"
 VALUE_RULE: Final = "value must be a number >= 0"
-COUNT_RULE: Final = "a count must be a whole number"
+COUNT_RULE: Final = "a count must be a whole number of cells (in this or another volume)"
 NUMBER_RULE: Final = "not a number"
 BINARY_RULE: Final = "binary covariate must be 0 or 1"
 PATIENT_ID_RULE: Final = "a patient_id has no '/', '\\\\' or control characters"
@@ -91,14 +93,29 @@ def is_value(value: float) -> bool:
     return math.isfinite(value) and value >= 0
 
 
-def is_whole(value: float) -> bool:
-    """A count as reported by the lab: a whole number."""
-    return float(value).is_integer()
-
-
 def is_count_unit(unit: str) -> bool:
     """Markers in cells per volume (CTC counts) are counted, so their values are whole."""
     return unit.startswith("cells/")
+
+
+def is_plausible_count(
+    value: float, unit: str, canonical: str, overrides: dict[str, float] | None = None
+) -> bool:
+    """A value of a counted marker (canonical unit in cells per volume) is a whole number of
+    cells in its unit or in another volume the marker is reported in: 1.5 cells/7.5mL is
+    1 cell/5mL converted, 2.5 cells/7.5mL is no count at all. Other markers always pass."""
+    to_canonical = conversion_factor(unit, canonical, overrides)
+    if not is_count_unit(canonical) or to_canonical is None:
+        return True  # not a count, or a unit the unit rule refuses
+    volumes = {canonical, *(overrides or {})}
+    volumes |= {u for (u, to) in KNOWN_CONVERSIONS if to == canonical}
+    in_canonical = value * to_canonical
+    for other in volumes:
+        factor = conversion_factor(other, canonical, overrides)
+        cells = in_canonical / factor if factor else math.nan
+        if math.isfinite(cells) and abs(cells - round(cells)) <= 1e-9 * max(1.0, abs(cells)):
+            return True
+    return False
 
 
 def binary(text: str) -> float | None:

@@ -22,10 +22,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
+from cohort.manifest import Manifest
+from cohort.units import KNOWN_CONVERSIONS
 from serving.errors import Invalid, ServiceError
 from serving.middleware import Guard
 from serving.model import ModelHolder, poll
-from serving.routes import export, health, model, patients, risk
+from serving.routes import (
+    BODY_PROBLEM,
+    CheckedBodyRoute,
+    export,
+    health,
+    is_json_media,
+    model,
+    patients,
+    risk,
+)
 from serving.settings import Settings
 from serving.store import Store
 from serving.web import mount as mount_web
@@ -87,6 +98,7 @@ def create_app(
         app.include_router(router)
     mount_web(app, settings)
     _error_handlers(app)
+    _openapi_with_vocabulary(app)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -109,12 +121,52 @@ def _error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # reached only once the key was accepted: body problems wait for it (routes/__init__)
+        if isinstance(request.scope.get("route"), CheckedBodyRoute):
+            if not is_json_media(request.headers.get("content-type")):
+                media = request.headers.get("content-type")
+                msg = f"unsupported media type {media!r}: send application/json"
+                return JSONResponse({"detail": msg}, status_code=415)
+            reason = getattr(request.state, BODY_PROBLEM, None)
+            if reason is not None:
+                return JSONResponse({"detail": [{"loc": ["body"], "msg": reason}]}, 422)
         return JSONResponse({"detail": problems(exc.errors())}, status_code=422)
 
     @app.exception_handler(OperationalError)
     async def store_down(request: Request, exc: OperationalError) -> JSONResponse:
         log.error("store error: %s", type(exc.orig).__name__)
         return JSONResponse({"detail": "the store is unavailable; retry"}, status_code=503)
+
+
+def _openapi_with_vocabulary(app: FastAPI) -> None:
+    """The OpenAPI states the live model's markers and units: what ``/v1/risk`` and
+    ``/draws`` accept depends on the cohort the model was trained on (recomputed on each
+    request of the document, so a new champion's vocabulary shows at once)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        app.openapi_schema = None
+        schema = generate()
+        holder = getattr(app.state, "holder", None)
+        live = holder.current if holder is not None else None
+        if live is not None:
+            markers, units = vocabulary(live.pipeline.manifest)
+            for name, component in schema.get("components", {}).get("schemas", {}).items():
+                if name.startswith("MeasurementRecord"):
+                    component["properties"]["marker"]["enum"] = markers
+                    component["properties"]["unit"]["enum"] = units
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def vocabulary(manifest: Manifest) -> tuple[list[str], list[str]]:
+    """The model's marker codes, and every unit one of them may be sent in."""
+    units = set()
+    for spec in manifest.markers.values():
+        units |= {spec.unit, *spec.conversions}
+        units |= {u for (u, to) in KNOWN_CONVERSIONS if to == spec.unit}
+    return sorted(manifest.markers), sorted(units)
 
 
 def problems(errors: Any) -> list[dict[str, Any]]:

@@ -21,10 +21,6 @@ SAFE_HEADERS = [
 ]
 
 
-class TooLarge(Exception):
-    pass
-
-
 class Guard:
     """Limits request bodies to ``max_body_bytes`` (413), adds safe headers, logs each
     request by route template (``/v1/patients/{patient_id}``, never the id itself)."""
@@ -42,15 +38,15 @@ class Guard:
             await _plain(send, 413, "request body too large")
             return
         started = time.perf_counter()
-        state: dict[str, Any] = {"status": None, "seen": 0}
-
-        async def limited_receive() -> Message:
-            message = await receive()
-            if message["type"] == "http.request":
-                state["seen"] += len(message.get("body", b""))
-                if state["seen"] > self.max_body_bytes:
-                    raise TooLarge()
-            return message
+        state: dict[str, Any] = {"status": None}
+        if declared is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            # a chunked body (no length declared): read it here, up to the limit, so that
+            # too much is a 413 before the app sees any of it
+            messages = await _read_body(receive, self.max_body_bytes)
+            if messages is None:
+                await _plain(send, 413, "request body too large")
+                return
+            receive = _replay(messages, receive)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -62,11 +58,7 @@ class Guard:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, send_with_headers)
-        except TooLarge:
-            if state["status"] is None:
-                await _plain(send, 413, "request body too large")
-            state["status"] = 413
+            await self.app(scope, receive, send_with_headers)
         except Exception as exc:  # the last resort: never a stack trace in a response
             ref = uuid.uuid4().hex[:12]
             # the message may quote patient data; the log keeps the type and where it arose
@@ -87,6 +79,30 @@ class Guard:
             state["status"],
             (time.perf_counter() - started) * 1000,
         )
+
+
+async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
+    """The request's body messages, or None once they exceed ``limit`` bytes."""
+    messages, seen = [], 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
 
 
 async def _plain(send: Send, status: int, detail: str) -> None:

@@ -6,7 +6,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cohort.records import ImagingRecord, MeasurementRecord, PatientHistory, PatientRecord
+from cohort.records import (
+    CleanRecord,
+    ImagingRecord,
+    MeasurementRecord,
+    PatientHistory,
+    PatientRecord,
+)
 
 __all__ = [
     "Assessment",
@@ -19,10 +25,18 @@ __all__ = [
     "PatientRecord",
 ]
 
-DateText = Field(max_length=32, description="ISO date YYYY-MM-DD")
+DateText = Field(
+    max_length=32, description="ISO date YYYY-MM-DD", json_schema_extra={"format": "date"}
+)
+OptionalDate = Field(
+    default=None,
+    max_length=32,
+    description="ISO date YYYY-MM-DD",
+    json_schema_extra={"format": "date"},
+)
 
 
-class DrawIn(BaseModel):
+class DrawIn(CleanRecord):
     """One blood draw: its date and each marker's value and unit (contract fields)."""
 
     model_config = ConfigDict(
@@ -42,19 +56,22 @@ class DrawIn(BaseModel):
     draw_id: str | None = Field(default=None, min_length=1, max_length=128)
     measurements: list[MeasurementRecord] = Field(min_length=1, max_length=200)
     next_imaging_date: str | None = Field(
-        default=None, max_length=32, description="The next scheduled scan, if not the cohort's."
+        default=None,
+        max_length=32,
+        description="The next scheduled scan (ISO date), if not the cohort's.",
+        json_schema_extra={"format": "date"},
     )
 
 
-class OutcomeIn(BaseModel):
+class OutcomeIn(CleanRecord):
     """A row of outcomes.csv: last news, and recurrence / progression / death when they occur."""
 
     model_config = ConfigDict(extra="forbid")
 
     last_followup_date: str = DateText
-    recurrence_date: str | None = Field(default=None, max_length=32)
-    progression_date: str | None = Field(default=None, max_length=32)
-    death_date: str | None = Field(default=None, max_length=32)
+    recurrence_date: str | None = OptionalDate
+    progression_date: str | None = OptionalDate
+    death_date: str | None = OptionalDate
 
 
 class Problem(BaseModel):

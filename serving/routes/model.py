@@ -8,6 +8,7 @@ from serving.auth import AdminKey, KeyDep
 from serving.deps import HolderDep, ModelDep
 from serving.errors import Unavailable
 from serving.model import LoadedModel
+from serving.routes import errors
 from serving.schemas import AlarmInfo, ModelInfo, OperatingPointOut
 
 router = APIRouter(prefix="/v1", tags=["model"])
@@ -44,13 +45,13 @@ def describe(model: LoadedModel) -> ModelInfo:
     )
 
 
-@router.get("/model")
+@router.get("/model", responses=errors(401, 503))
 def live_model(key: KeyDep, model: ModelDep) -> ModelInfo:
     """The live model: registered name, version, alias, training date, horizons, alarm, metrics."""
     return describe(model)
 
 
-@router.post("/admin/reload")
+@router.post("/admin/reload", responses=errors(401, 403, 503))
 def reload(key: AdminKey, holder: HolderDep) -> ModelInfo:
     """Ask the registry where the champion is now and swap it in if it moved."""
     holder.try_refresh()

@@ -12,8 +12,7 @@ from cohort.rules import clean_field
 from serving import service
 from serving.auth import ClinicianKey
 from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep, on_store
-from serving.routes import respond
-from serving.routes.risk import ERRORS
+from serving.routes import CheckedBodyRoute, errors, respond
 from serving.schemas import (
     Assessment,
     DrawIn,
@@ -23,13 +22,20 @@ from serving.schemas import (
     PatientRecord,
 )
 
-router = APIRouter(prefix="/v1/patients", tags=["patients"])
+router = APIRouter(prefix="/v1/patients", tags=["patients"], route_class=CheckedBodyRoute)
+WRITE = errors(401, 403, 404, 409, 413, 415, 422, 503)
+READ = errors(401, 403, 404, 422, 503)
 
 # trimmed as the contract trims a registered patient_id (cohort.rules.clean_text)
 PatientId = Annotated[str, BeforeValidator(clean_field), Path(min_length=1, max_length=128)]
 
 
-@router.post("", status_code=201, response_model=PatientRecord, responses=ERRORS)
+@router.post(
+    "",
+    status_code=201,
+    response_model=PatientRecord,
+    responses=errors(401, 403, 409, 413, 415, 422, 503),
+)
 def register(
     body: PatientRecord,
     key: ClinicianKey,
@@ -41,13 +47,13 @@ def register(
     return respond(service.register_patient(store, model, key, body, idempotency_key))
 
 
-@router.get("/{patient_id}", responses=ERRORS)
+@router.get("/{patient_id}", responses=READ)
 def read(patient_id: PatientId, key: ClinicianKey, store: StoreDep) -> PatientOut:
     """The patient's record: patient row, draws, imaging and outcome."""
     return PatientOut(**service.read_patient(store, key, patient_id))
 
 
-@router.post("/{patient_id}/draws", status_code=201, response_model=Assessment, responses=ERRORS)
+@router.post("/{patient_id}/draws", status_code=201, response_model=Assessment, responses=WRITE)
 async def add_draw(
     patient_id: PatientId,
     body: DrawIn,
@@ -67,7 +73,7 @@ async def add_draw(
 
 
 @router.post(
-    "/{patient_id}/imaging", status_code=201, response_model=ImagingRecord, responses=ERRORS
+    "/{patient_id}/imaging", status_code=201, response_model=ImagingRecord, responses=WRITE
 )
 def add_imaging(
     patient_id: PatientId,
@@ -83,7 +89,7 @@ def add_imaging(
     return respond(service.add_imaging(store, model, key, patient_id, body, idempotency_key, limit))
 
 
-@router.post("/{patient_id}/outcome", response_model=OutcomeIn, responses=ERRORS)
+@router.post("/{patient_id}/outcome", response_model=OutcomeIn, responses=WRITE)
 def record_outcome(
     patient_id: PatientId,
     body: OutcomeIn,
@@ -96,7 +102,7 @@ def record_outcome(
     return respond(service.record_outcome(store, model, key, patient_id, body, idempotency_key))
 
 
-@router.get("/{patient_id}/assessments", response_model=list[Assessment], responses=ERRORS)
+@router.get("/{patient_id}/assessments", response_model=list[Assessment], responses=READ)
 def assessments(patient_id: PatientId, key: ClinicianKey, store: StoreDep) -> JSONResponse:
     """Every assessment issued for the patient, oldest first, with the model that issued it."""
     return JSONResponse(service.list_assessments(store, key, patient_id))

@@ -2,33 +2,31 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
 from serving import fhir, service
 from serving.auth import ClinicianKey
 from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep, on_store
 from serving.idempotency import Result
-from serving.routes import FHIR_JSON, respond
-from serving.schemas import Assessment, ErrorOut, PatientHistory
+from serving.routes import FHIR_JSON, CheckedBodyRequest, CheckedBodyRoute, errors, respond
+from serving.schemas import Assessment, PatientHistory
 
 
-class HistoryFirstRequest(Request):
+class HistoryFirstRequest(CheckedBodyRequest):
     """A request whose JSON body is read as a ``PatientHistory`` straight from its bytes.
 
     pydantic parses and validates a history in one pass over the bytes, in under half the
     time of ``json.loads`` plus validating the objects it made (0.13 ms against 0.33 ms for
     a patient with 20 draws). A body that is not a valid
-    history (a FHIR Bundle, or any problem) is parsed by ``json.loads`` as before, and
-    FastAPI then validates it against ``RiskBody`` as it would have: same errors, same
-    order of checks. A history instance passes that validation as it is (not validated
-    again), so there is one set of rules, the models', whichever way a body came.
+    history (a FHIR Bundle, or any problem) is decoded as any JSON body is
+    (``CheckedBodyRequest``), and FastAPI then validates it against ``RiskBody`` as it would
+    have: same errors, same order of checks. A history instance passes that validation as
+    it is (not validated again), so there is one set of rules, the models', whichever way a
+    body came.
     """
 
     async def json(self) -> Any:
@@ -37,25 +35,17 @@ class HistoryFirstRequest(Request):
             try:
                 self._json = PatientHistory.model_validate_json(raw)
             except ValidationError:
-                self._json = json.loads(raw)
+                self._json = self.decode(raw)
         return self._json
 
 
-class HistoryFirstRoute(APIRoute):
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def history_first(request: Request) -> Response:
-            return await handler(HistoryFirstRequest(request.scope, request.receive))
-
-        return history_first
+class HistoryFirstRoute(CheckedBodyRoute):
+    request_class = HistoryFirstRequest
 
 
 router = APIRouter(prefix="/v1", tags=["risk"], route_class=HistoryFirstRoute)
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    s: {"model": ErrorOut} for s in (401, 403, 404, 409, 422, 503)
-}
+ERRORS = errors(401, 403, 404, 409, 422, 503)
 
 
 class FhirBundle(BaseModel):
@@ -76,10 +66,19 @@ RiskBody = Annotated[
     Discriminator(_kind),
 ]
 Format = Annotated[Literal["json", "fhir"], Query(description="fhir: a RiskAssessment resource")]
-DateQuery = Annotated[str | None, Query(max_length=32, description="for a FHIR Bundle body")]
+DateQuery = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        description="ISO date YYYY-MM-DD, for a FHIR Bundle body",
+        json_schema_extra={"format": "date"},
+    ),
+]
 
 
-@router.post("/risk", response_model=Assessment, responses=ERRORS)
+@router.post(
+    "/risk", response_model=Assessment, responses=errors(401, 403, 409, 413, 415, 422, 503)
+)
 async def risk(
     body: Annotated[RiskBody, Body()],
     key: ClinicianKey,

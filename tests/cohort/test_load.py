@@ -266,4 +266,4 @@ def test_a_fractional_cell_count_is_refused(make_cohort: MakeCohort) -> None:
         t["measurements"].loc[ctc, "value"] = "2.5"
 
     [problem] = problems_of(make_cohort(edit=edit))
-    assert "a count must be a whole number (got 2.5)" in problem
+    assert "a count must be a whole number of cells" in problem and "(got 2.5)" in problem

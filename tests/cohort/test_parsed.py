@@ -197,6 +197,16 @@ def test_a_near_miss_is_refused_by_both_paths(where: str, value: object, problem
         history_to_cohort(history, MANIFEST)
 
 
+@pytest.mark.parametrize("unit", ["cells/7.5mL", "cells/5mL"])
+def test_a_count_converted_from_another_volume_is_a_count(unit: str) -> None:
+    value = 1.5 if unit == "cells/7.5mL" else 2 / 1.5  # 1 cell/5mL; 2 cells/7.5mL
+    body = {**PLAIN, "measurements": [{**PLAIN["measurements"][1], "value": value, "unit": unit}]}  # type: ignore[dict-item]
+    history = PatientHistory.model_validate(body)
+    quick = quick_parse(history, MANIFEST)
+    assert quick is not None
+    assert_same(quick, parsed_from_cohort(history_to_cohort(history, MANIFEST)))
+
+
 def test_a_fractional_count_is_refused_by_both_paths() -> None:
     body = {**PLAIN, "measurements": [{**PLAIN["measurements"][1], "value": 2.5}]}  # type: ignore[dict-item]
     history = PatientHistory.model_validate(body)
