@@ -13,6 +13,7 @@ from starlette.requests import Request
 
 from cohort.records import PatientHistory
 from serving.fhir import COVARIATE_URL, INDEX_DATE_URL, MARKER_SYSTEM
+from serving.routes import CheckedBodyRequest
 from serving.routes.risk import HistoryFirstRequest, RiskBody
 from serving.service import risk
 from serving.store import Assessment, AuditEvent, Store
@@ -182,7 +183,7 @@ def test_the_assessment_comes_back_as_a_fhir_risk_assessment(api: Api) -> None:
 
 def _read(request_class: type[Request], raw: bytes) -> Any:
     """What the route gets from a JSON body read by ``request_class``: the validated body,
-    or the validation errors, or the JSON decode error."""
+    or the validation errors with the reason the body could not be read."""
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": raw, "more_body": False}
@@ -195,7 +196,8 @@ def _read(request_class: type[Request], raw: bytes) -> Any:
     try:
         body = TypeAdapter(RiskBody).validate_python(value)
     except ValidationError as exc:
-        return ("invalid", [(e["loc"], e["msg"], e["type"]) for e in exc.errors()])
+        errors = [(e["loc"], e["msg"], e["type"]) for e in exc.errors()]
+        return ("invalid", errors, getattr(request.state, "body_problem", None))
     return ("ok", type(body).__name__, body.model_dump())
 
 
@@ -223,11 +225,11 @@ JSON_CONTENT = {"Content-Type": "application/json"}
 
 
 @pytest.mark.parametrize("name", sorted(BODIES))
-def test_a_body_read_history_first_validates_exactly_as_json_loads_then_validation(
+def test_a_body_read_history_first_validates_exactly_as_any_checked_json_body(
     name: str,
 ) -> None:
     raw = BODIES[name].encode()
-    assert _read(HistoryFirstRequest, raw) == _read(Request, raw)
+    assert _read(HistoryFirstRequest, raw) == _read(CheckedBodyRequest, raw)
 
 
 def test_a_history_is_validated_once_straight_from_its_bytes() -> None:
