@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from cohort.errors import Problem
+from cohort.errors import Problem, row_patient
 from cohort.manifest import Manifest
 from cohort.rules import COUNT_RULE, is_count_unit, is_plausible_count
 from cohort.units import KNOWN_CONVERSIONS, conversion_factor
@@ -52,7 +52,13 @@ def _problems(
     file = frame.attrs["file"]
     rows = frame[mask.fillna(False).astype(bool)]
     return [
-        Problem(file, int(i) + ROW_OFFSET, column, _reason(reason, row, context))  # type: ignore[call-overload]
+        Problem(
+            file,
+            int(i) + ROW_OFFSET,  # type: ignore[call-overload]
+            column,
+            _reason(reason, row, context),
+            row_patient(frame, i),
+        )
         for i, row in rows.iterrows()
     ]
 

@@ -15,7 +15,7 @@ import pandera.pandas as pa
 
 from cohort.checks import cross_file_problems
 from cohort.cohort import Cohort
-from cohort.errors import CohortError, Problem
+from cohort.errors import CohortError, Problem, row_patient
 from cohort.manifest import Manifest, load_manifest
 from cohort.rules import clean_column
 from cohort.schemas import file_schemas, parse_binary, parse_dates, parse_numbers
@@ -161,11 +161,13 @@ def _validate_frame(frame: pd.DataFrame, schema: pa.DataFrameSchema) -> list[Pro
     try:
         schema.validate(frame, lazy=True)
     except pa.errors.SchemaErrors as exc:
-        return [_to_problem(file, case) for case in exc.failure_cases.itertuples(index=False)]
+        return [
+            _to_problem(frame, file, case) for case in exc.failure_cases.itertuples(index=False)
+        ]
     return []
 
 
-def _to_problem(file: str, case: object) -> Problem:
+def _to_problem(frame: pd.DataFrame, file: str, case: object) -> Problem:
     column = getattr(case, "column", None)
     index = getattr(case, "index", None)
     check = str(getattr(case, "check", ""))
@@ -174,7 +176,13 @@ def _to_problem(file: str, case: object) -> Problem:
         if check.startswith("column_in_dataframe"):
             return Problem(file, None, str(failure), "required column is missing")
         return Problem(file, None, None if column is None else str(column), f"{check}: {failure}")
-    return Problem(file, int(index) + ROW_OFFSET, str(column), f"{check} (got {str(failure)!r})")
+    return Problem(
+        file,
+        int(index) + ROW_OFFSET,
+        str(column),
+        f"{check} (got {str(failure)!r})",
+        row_patient(frame, int(index)),
+    )
 
 
 def _parse(raw: dict[str, pd.DataFrame], manifest: Manifest) -> dict[str, pd.DataFrame]:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ctcmon import __version__
+from ctcmon import __version__, cmd_leadtime, cmd_report, cmd_serve
 from ctcmon.console import (
     CohortArg,
     ExperimentOpt,
@@ -19,6 +19,7 @@ from ctcmon.console import (
     guarded,
     out,
     progress,
+    report_bug,
 )
 
 app = typer.Typer(
@@ -647,28 +648,15 @@ def _as_dict(obj: Any) -> dict[str, Any]:
     fail(f"unexpected result type {type(obj).__name__}")
 
 
-def _register_command_modules() -> None:
-    """Commands that live in their own modules (``register(app)`` each), kept apart so each
-    capability's CLI sits next to nothing else's."""
-    import importlib
-
-    for name in ("ctcmon.cmd_leadtime", "ctcmon.cmd_serve", "ctcmon.cmd_report"):
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
-        module.register(app)
-
-
-_register_command_modules()
+# Commands that live in their own modules (``register(app)`` each), kept apart so each
+# capability's CLI sits next to nothing else's. A module that fails to import stops the CLI.
+for _module in (cmd_leadtime, cmd_serve, cmd_report):
+    _module.register(app)
 
 
 def main() -> None:
     """Entry point: a bug shows a one-line internal error (CTCMON_DEBUG=1 for the traceback)."""
     import os
-    import sys
 
     try:
         app()
@@ -677,8 +665,4 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("CTCMON_DEBUG"):
             raise
-        sys.stderr.write(
-            f"internal error (a bug in ctcmon, please report it): "
-            f"{type(exc).__name__}: {exc}\nrerun with CTCMON_DEBUG=1 for the traceback\n"
-        )
-        sys.exit(70)
+        report_bug(exc)

@@ -36,6 +36,21 @@ CohortArg = Annotated[
 
 EXIT_BAD_INPUT = 2
 EXIT_FAILURE = 1
+EXIT_BUG = 70  # EX_SOFTWARE
+
+# What a command reports as a one-line reason (exit 1; a cohort that breaks the contract
+# exits 2 with every problem): ctcmon's validators raise ValueError quoting the bad value
+# (CohortError is one), and a path the user gave may be missing, taken or unreadable.
+# Everything else (KeyError, TypeError, AttributeError, an error inside a library) is a bug
+# in ctcmon: ``main`` reports it as one, with the CTCMON_DEBUG=1 advice, exit 70.
+USER_ERRORS: tuple[type[Exception], ...] = (
+    ValueError,
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -65,31 +80,32 @@ def report_cohort_error(exc: CohortError, as_json: bool) -> NoReturn:
 
 
 def guarded(as_json: bool, work: Callable[[], R]) -> R:
-    """Run ``work``; turn expected errors into clean exits. CTCMON_DEBUG=1 shows tracebacks."""
+    """Run ``work``; a user error (``USER_ERRORS``) becomes a clean exit, anything else
+    propagates to ``main`` as a bug. CTCMON_DEBUG=1 shows tracebacks."""
     try:
         return work()
     except typer.Exit:
         raise
     except CohortError as exc:
         report_cohort_error(exc, as_json)
-    except (
-        ValueError,
-        TypeError,
-        FileNotFoundError,
-        FileExistsError,
-        PermissionError,
-        KeyError,
-        LookupError,
-    ) as exc:
+    except USER_ERRORS as exc:
         if os.environ.get("CTCMON_DEBUG"):
             raise
-        reason = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         if as_json:
-            emit_json({"ok": False, "reason": str(reason)})
+            emit_json({"ok": False, "reason": str(exc)})
             raise typer.Exit(EXIT_FAILURE) from None
-        fail(str(reason))
+        fail(str(exc))
     except KeyboardInterrupt:
         fail("interrupted", 130)
+
+
+def report_bug(exc: BaseException) -> NoReturn:
+    """A bug in ctcmon: what it was, and how to see where (exit 70)."""
+    sys.stderr.write(
+        f"internal error (a bug in ctcmon, please report it): {type(exc).__name__}: {exc}\n"
+        "rerun with CTCMON_DEBUG=1 for the traceback\n"
+    )
+    raise SystemExit(EXIT_BUG)
 
 
 @contextmanager

@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import mlflow
 
+from alarms.metrics import BOOTSTRAPPED
 from evaluation.model_source import ModelSource
 from evaluation.results import LeadtimeResult
 from tracking.vocabulary import (
-    LEADTIME_METRICS,
     LoggedRule,
     RunKind,
     Tag,
@@ -28,13 +28,16 @@ from tracking.vocabulary import (
 
 log = logging.getLogger(__name__)
 
+# The metrics of each rule a lead-time run holds: every bootstrapped one, and the hazard ratio
+HEADLINE: Final = (*BOOTSTRAPPED, "hazard_ratio")
+
 
 def headline_metrics(result: LeadtimeResult) -> dict[str, float]:
-    """Each rule's ``LEADTIME_METRICS`` that have a value, keyed by ``leadtime_metric_key``."""
+    """Each rule's ``HEADLINE`` metrics that have a value, keyed by ``leadtime_metric_key``."""
     out: dict[str, float] = {}
     for r in result.rules:
         values = {**r.metrics, "hazard_ratio": r.hazard_ratio.get("hr")}
-        for metric in LEADTIME_METRICS:
+        for metric in HEADLINE:
             if values.get(metric) is not None:
                 out[leadtime_metric_key(r.name, metric)] = float(values[metric])
     return out

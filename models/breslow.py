@@ -10,6 +10,13 @@ subjects censored at t_j are still at risk at t_j). Then S(t | x) = exp(−H0(t)
 
 Numerics: η is shifted by its training maximum (``offset``) and the risk-set sums are
 accumulated in log space, so neither large nor very negative margins overflow.
+
+Why not ``sksurv.linear_model.coxph.BreslowEstimator``: it gives the same baseline (tested
+to 1e-9) but forms each risk set by subtracting the leavers from a running sum of exp(η),
+so a late risk set of low-risk rows cancels to 0 or below, even after the shift above: a
+boosted model's margins 40 apart already give a survival of 0 instead of 0.37 (tested).
+The Cox loss and its gradient below replace scikit-survival's O(n²) loops for its boosting
+(2,000x at 32,000 rows per stage, ``benchmarks/bench_metrics.py``), also pinned by tests.
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from mlflow.entities import Run
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from tracking.vocabulary import LEADTIME_METRICS, RunKind, Tag, leadtime_metric_key, logged_rules
+from evaluation.mlflow_log import HEADLINE
+from tracking.vocabulary import RunKind, Tag, leadtime_metric_key, logged_rules
 
 log = logging.getLogger(__name__)
 
@@ -126,5 +127,5 @@ def _leadtime_summary(run: Run) -> dict[str, Any]:
 
 def _rule_metrics(metrics: dict[str, float], rule: str) -> dict[str, float]:
     """The rule's lead-time metrics, looked up by the keys built from its text."""
-    keys = {m: leadtime_metric_key(rule, m) for m in LEADTIME_METRICS}
+    keys = {m: leadtime_metric_key(rule, m) for m in HEADLINE}
     return {m: metrics[k] for m, k in keys.items() if k in metrics}

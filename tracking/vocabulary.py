@@ -76,18 +76,8 @@ def evaluation_artifact(name: str) -> str:
     return f"{EVALUATION_DIR}/{name}"
 
 
-# A lead-time run: the headline metrics of each rule, keyed by the rule (leadtime_metric_key)
-LEADTIME_METRICS: Final = (
-    "sensitivity",
-    "specificity",
-    "false_alarms_per_patient_year",
-    "ppv",
-    "lead_median",
-    "lead_vs_last_negative_median",
-    "share_before_last_negative",
-    "episode_lead_median",
-    "hazard_ratio",
-)
+# A lead-time run: the headline metrics of each rule (``evaluation.mlflow_log.HEADLINE``),
+# keyed by the rule (leadtime_metric_key)
 RULE_TAG_PREFIX: Final = "ctcmon.rule."
 _KEY_LIMIT: Final = 200  # MLflow keys allow 250 characters; the prefix and metric need the rest
 _OPERATORS: Final = ((">=", "_ge_"), ("<=", "_le_"), (">", "_gt_"), ("<", "_lt_"))

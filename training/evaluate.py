@@ -34,7 +34,6 @@ from cohort.vocabulary import (
     RESIDUAL_TIME,
     RESIDUAL_TIME_FULL,
     TIME,
-    risk_column,
 )
 from features.covariates import covariate_names
 from features.landmark import LandmarkFeatures
@@ -63,6 +62,11 @@ log = logging.getLogger(__name__)
 OOF_RISK = "oof_risk"  # predicted risk at the evaluation horizon
 OOF_SURV = "oof_surv"
 IBS_GRID_POINTS = 12
+# Uno's C on the outcome truncated at the horizon stops just short of it: the truncation
+# censors every row still followed at the horizon, so the censoring KM falls to 0 there.
+UNO_TAU_FRACTION = 0.999
+# Risk thresholds of the decision curve: 1% to 59%, by 1%.
+DECISION_THRESHOLDS = np.round(np.arange(1, 60) / 100, 2)
 
 
 @dataclass
@@ -289,7 +293,7 @@ def _pooled_metrics(
     by_landmark = lm["by_landmark"] if lm else pd.DataFrame()
     m: dict[str, float] = {
         "harrell_c": _safe("Harrell's C", notes, lambda: harrell_c(t, e, r)),
-        "uno_c": _safe("Uno's C", notes, lambda: uno_c(t, e, r, tau=horizon * 0.999)),
+        "uno_c": _safe("Uno's C", notes, lambda: uno_c(t, e, r, tau=horizon * UNO_TAU_FRACTION)),
         "auc": lm["auc"] if lm else np.nan,
         "brier": lm["brier"] if lm else np.nan,
         "integrated_brier": _safe(
@@ -313,7 +317,7 @@ def _pooled_metrics(
     dcurve = _safe(
         "decision curve",
         notes,
-        lambda: net_benefit(oof, OOF_RISK, horizon, np.round(np.arange(1, 60) / 100, 2)),
+        lambda: net_benefit(oof, OOF_RISK, horizon, DECISION_THRESHOLDS),
         pd.DataFrame(),
     )
     calib = {"slope": slope, **errors} | ({"smooth": smooth} if smooth is not None else {})
@@ -580,10 +584,3 @@ def _interval_models(result: CVResult) -> list[SurvivalModel]:
         )
         return []
     return list(result.fold_models)
-
-
-def oof_risk_columns(result: CVResult) -> pd.DataFrame:
-    """OOF predictions in the ``risk_<h>`` shape of ``ctcmon predict``."""
-    out = result.oof[[PATIENT_ID, LANDMARK_DAY, FOLD]].copy()
-    out[risk_column(result.horizon_days)] = result.oof[OOF_RISK]
-    return out

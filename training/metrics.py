@@ -3,9 +3,11 @@
 Thin wrappers over :mod:`sksurv.metrics`; nothing here re-derives an estimator. What the
 wrappers add is validation with fix-it messages and one convention for the inverse
 probability of censoring weights (IPCW). Two pieces are sksurv's arithmetic rearranged for
-speed, tested against it: the concordance counts (:func:`_concordance`, bit for bit) and
+speed, tested against it: the concordance counts (:func:`weighted_concordance`, bit for bit) and
 the landmark AUC of a bootstrap sample (:func:`bootstrap_landmark_auc`, up to float
-summation order).
+summation order; its reverse Kaplan–Meier takes row counts as weights, which sksurv's
+``kaplan_meier_estimator`` does not). ``benchmarks/bench_metrics.py`` measures both
+against the library at the sizes a training run meets (16x and ~100x on 32,000 rows).
 
 * **Censoring distribution.** Kaplan–Meier of the censoring times of ``train`` (a
   ``(time, event)`` pair) when given, else of the test data themselves.
@@ -25,19 +27,18 @@ summation order).
 Landmark tables (see :func:`landmark_metrics`) have one row per patient and landmark with
 ``patient_id``, ``landmark_day``, ``residual_time``, ``event`` and optionally
 ``residual_time_full`` / ``event_full``; predictions are arrays aligned with the rows, or the
-names of columns holding them (the form :func:`bootstrap_ci` needs).
+names of columns holding them.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
-from sksurv.exceptions import NoComparablePairException
 from sksurv.metrics import (
     brier_score,
     cumulative_dynamic_auc,
@@ -45,6 +46,7 @@ from sksurv.metrics import (
 )
 from sksurv.nonparametric import CensoringDistributionEstimator
 
+from alarms.metrics import interval, resample_index
 from cohort.vocabulary import (
     EVENT,
     EVENT_FULL,
@@ -53,6 +55,7 @@ from cohort.vocabulary import (
     RESIDUAL_TIME,
     RESIDUAL_TIME_FULL,
 )
+from training.concordance import weighted_concordance
 
 # The landmark table's untruncated follow-up columns, defined by the table's builder
 # (candidates for cohort.vocabulary).
@@ -150,7 +153,9 @@ def harrell_c(time: ArrayLike, event: ArrayLike, risk: ArrayLike) -> float:
         raise ValueError("Harrell's C needs at least one event, got none")
     if len(t) < 2:
         raise ValueError(f"Harrell's C needs at least two observations, got {len(t)}")
-    return _concordance(e, t, r, np.ones(len(t)))  # = concordance_index_censored(e, t, r)[0]
+    return weighted_concordance(
+        e, t, r, np.ones(len(t))
+    )  # = concordance_index_censored(e, t, r)[0]
 
 
 def uno_c(
@@ -184,7 +189,7 @@ def _uno_c(
     keep = y_test["time"] < tau if tau is not None else np.ones(len(y_test), dtype=bool)
     ipcw = np.zeros(len(y_test))
     ipcw[keep] = CensoringDistributionEstimator().fit(y_train).predict_ipcw(y_test[keep])
-    return _concordance(y_test["event"], y_test["time"], risk, np.square(ipcw))
+    return weighted_concordance(y_test["event"], y_test["time"], risk, np.square(ipcw))
 
 
 def time_auc(
@@ -425,88 +430,36 @@ def landmark_metrics(
 
 
 # --------------------------------------------------------------------------- bootstrap
-def _check_bootstrap(table: pd.DataFrame, n_boot: int, groups: str, level: float) -> None:
+def _check_bootstrap(table: pd.DataFrame, n_boot: int, groups: str) -> None:
     if groups not in table.columns:
         raise ValueError(f"groups={groups!r} is not a column of the table")
     if n_boot < 2:
         raise ValueError(f"n_boot must be >= 2, got {n_boot}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
 
 
-class _ClusterSampler:
-    """Draws cluster-bootstrap samples of a table; rows are located once, up front."""
+def _cluster_row_counts(
+    table: pd.DataFrame, groups: str, n_boot: int, seed: int
+) -> Iterator[NDArray[np.int64]]:
+    """Each patient-cluster bootstrap sample as the number of copies of each row (0: not drawn).
 
-    def __init__(self, table: pd.DataFrame, groups: str, seed: int) -> None:
-        codes, ids = pd.factorize(table[groups].astype(str), sort=True)
-        self.ids = np.asarray(ids, dtype=object)
-        self.suffix = np.array([f"#{k}" for k in range(len(ids))], dtype=object)
-        self.table, self.groups, self.codes = table, groups, codes
-        self.order = np.argsort(codes, kind="stable")
-        self.sizes = np.bincount(codes)
-        self.starts = np.cumsum(self.sizes) - self.sizes
-        self.rng = np.random.default_rng(seed)
-
-    def _patients(self) -> NDArray[np.int64]:
-        """The patients (codes) of one sample; every sample, whatever its form, draws here."""
-        n = len(self.sizes)
-        return self.rng.integers(0, n, size=n)
-
-    def draw(self) -> pd.DataFrame:
-        """One sample; a patient drawn twice becomes two patients, ``<id>#<k>``."""
-        n = len(self.sizes)
-        draw = self._patients()
-        sizes = self.sizes[draw]
-        offset = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        sample = self.table.take(self.order[np.repeat(self.starts[draw], sizes) + offset])
-        labels = self.ids[draw] + self.suffix
-        sample = sample.reset_index(drop=True)
-        sample[self.groups] = labels[np.repeat(np.arange(n), sizes)]
-        return sample
-
-    def row_counts(self) -> NDArray[np.int64]:
-        """One sample as the number of copies of each row of the table (0 if not drawn)."""
-        drawn = np.bincount(self._patients(), minlength=len(self.sizes))
-        return drawn[self.codes]
-
-
-def bootstrap_ci(
-    fn: Callable[[pd.DataFrame], float],
-    table: pd.DataFrame,
-    n_boot: int = 200,
-    seed: int = 0,
-    groups: str = PATIENT_ID,
-    *,
-    level: float = 0.95,
-) -> tuple[float, float, float]:
-    """Patient-level cluster bootstrap: ``(fn(table), low, high)`` percentile interval.
-
-    Patients (``groups``) are drawn with replacement and carry all their rows, so the
-    interval reflects the within-patient correlation of a landmark table. ``fn`` must read
-    predictions from columns of the table it is given (arrays captured from outside would
-    not follow the resampling). Replicates where ``fn`` returns NaN are dropped and counted
-    in the log; if all are NaN the interval is (NaN, NaN).
+    Patients are drawn with replacement by ``alarms.metrics.resample_index``, the one
+    definition of a patient resample (the lead-time intervals draw theirs there too), and
+    carry all their rows: the interval reflects the within-patient correlation of a
+    landmark table.
     """
-    _check_bootstrap(table, n_boot, groups, level)
-    estimate = float(fn(table))
-    sampler = _ClusterSampler(table, groups, seed)
-    reps = np.array([fn(sampler.draw()) for _ in range(n_boot)], dtype=float)
-    return _percentile_interval(estimate, reps, level)
+    codes, ids = pd.factorize(table[groups].astype(str), sort=True)
+    for draw in resample_index(len(ids), n_boot, seed):
+        yield np.bincount(draw, minlength=len(ids))[codes]
 
 
-def _percentile_interval(
-    estimate: float, reps: FloatArray, level: float
-) -> tuple[float, float, float]:
-    n_boot = len(reps)
-    ok = reps[np.isfinite(reps)]
-    if len(ok) < n_boot:
-        log.info(
-            "bootstrap: %d of %d replicates undefined (NaN) and dropped", n_boot - len(ok), n_boot
-        )
-    if len(ok) == 0:
-        return estimate, np.nan, np.nan
-    low, high = np.quantile(ok, [(1 - level) / 2, (1 + level) / 2])
-    return estimate, float(low), float(high)
+def _percentile_interval(estimate: float, reps: FloatArray) -> tuple[float, float, float]:
+    """``(estimate, low, high)``; the interval by ``alarms.metrics.interval``: undefined
+    (NaN) replicates are dropped, and fewer than two defined ones give no interval (NaN)."""
+    undefined = int((~np.isfinite(reps)).sum())
+    if undefined:
+        log.info("bootstrap: %d of %d replicates undefined (NaN), dropped", undefined, len(reps))
+    low, high = interval(reps)
+    return estimate, np.nan if low is None else low, np.nan if high is None else high
 
 
 # --------------------------------------------------------------------------- bootstrap, AUC
@@ -568,116 +521,24 @@ def bootstrap_landmark_auc(
     n_boot: int = 200,
     seed: int = 0,
     groups: str = PATIENT_ID,
-    *,
-    level: float = 0.95,
 ) -> tuple[float, float, float]:
-    """:func:`bootstrap_ci` of the landmark AUC, ~100x faster: the same interval.
+    """Patient-cluster bootstrap 95% interval of the landmark AUC: ``(auc, low, high)``.
 
-    Equals ``bootstrap_ci(lambda t: landmark_metrics(t, risk, None, horizon_days,
-    scores=("auc",))["auc"], table, n_boot, seed, groups, level=level)``: the same patients
-    are drawn from the same random stream, but each sample is scored as row multiplicities
-    (see :class:`_WeightedLandmarkAUC`) instead of being built as a table.
+    Each sample is scored as row multiplicities (see :class:`_WeightedLandmarkAUC`), not
+    built as a table: ~100x faster than resampling the table and calling
+    ``landmark_metrics(sample, risk, None, horizon_days, scores=("auc",))`` on each, with the
+    same replicates (tested; ``benchmarks/bench_metrics.py`` measures the gain).
     """
-    _check_bootstrap(table, n_boot, groups, level)
+    _check_bootstrap(table, n_boot, groups)
     estimate = float(landmark_metrics(table, risk, None, horizon_days, scores=("auc",))["auc"])
     time, event = residual_outcome(table)
     r = _column_or_array(table, risk, "risk")
     landmarks = table[LANDMARK_DAY].to_numpy()
     rows = [np.flatnonzero(landmarks == lm) for lm in np.unique(landmarks)]
     scorers = [_WeightedLandmarkAUC(time[at], event[at], r[at], horizon_days) for at in rows]
-    sampler = _ClusterSampler(table, groups, seed)
     reps = np.empty(n_boot)
-    for b in range(n_boot):
-        counts = sampler.row_counts()
+    for b, counts in enumerate(_cluster_row_counts(table, groups, n_boot, seed)):
         scored = np.array([score(counts[at]) for score, at in zip(scorers, rows, strict=True)])
         ok = np.isfinite(scored[:, 0])
         reps[b] = np.average(scored[ok, 0], weights=scored[ok, 1]) if ok.any() else np.nan
-    return _percentile_interval(estimate, reps, level)
-
-
-# --------------------------------------------------------------------------- concordance
-_C_BLOCK = 1024  # rows per block of the counting below: ~n²/(2·block) floats of sorted suffixes
-
-
-def _concordance(
-    event: BoolArray,
-    time: FloatArray,
-    risk: FloatArray,
-    weights: FloatArray,
-    tied_tol: float = 1e-8,
-) -> float:
-    """scikit-survival's ``_estimate_concordance_index`` without its loop over events.
-
-    sksurv compares each event with its comparable set (later times, plus censored rows at
-    the same time) in a Python loop, O(n²) with n numpy calls. Here each event's counts of
-    concordant and tied (``|Δrisk| <= tied_tol``) pairs come from sorted suffixes of the rows
-    in time order, block by block, plus a direct comparison within one block; the sums then
-    run over the events in sksurv's order, so the result is the same to the bit.
-    """
-    order = np.argsort(time)  # sksurv's own call: the same order of tied times
-    t, e, r = time[order], event[order], risk[order]
-    n = len(t)
-    start = np.searchsorted(t, t, side="left")  # first position of each row's time
-    end = np.searchsorted(t, t, side="right")  # first position after it: later times
-    # sksurv never visits a lone row at the last position; none visited, no pair at all
-    visited = e & (start < n - 1)
-    if not visited.any():
-        raise NoComparablePairException(
-            "Data has no comparable pairs, cannot estimate concordance index."
-        )
-    pos = np.flatnonzero(visited)
-    n_con, n_ties = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
-    block = np.ceil(end[pos] / _C_BLOCK).astype(np.int64)
-    for k in np.unique(block):
-        ev = pos[block == k]
-        cut = min(int(k) * _C_BLOCK, n)
-        con, ties = _count_sorted(np.sort(r[cut:]), r[ev], tied_tol)
-        # the rest of the comparable set, [end, cut) and the censored rows at the same time
-        lo = int(start[ev].min())
-        window = np.arange(lo, cut)
-        comparable = (window >= end[ev, None]) | ((window >= start[ev, None]) & ~e[window][None, :])
-        diff = r[window][None, :] - r[ev, None]
-        tied = (np.absolute(diff) <= tied_tol) & comparable
-        n_ties[ev] = ties + tied.sum(axis=1)
-        n_con[ev] = con + ((diff < 0) & ~tied & comparable).sum(axis=1)
-    w = weights[order][pos]
-    censored_before = np.r_[0, np.cumsum(~e)]
-    n_comparable = (n - end[pos]) + (censored_before[end[pos]] - censored_before[start[pos]])
-    numerator = np.cumsum(w * n_con[pos] + 0.5 * w * n_ties[pos])[-1]
-    denominator = np.cumsum(w * n_comparable)[-1]
-    return float(numerator / denominator)
-
-
-def _count_sorted(
-    values: FloatArray, x: FloatArray, tied_tol: float
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Per ``x``: how many sorted ``values`` are below it by more than ``tied_tol``, and how
-    many lie within it, judged on ``values - x`` as sksurv computes it (not ``x ± tol``)."""
-    below = _prefix_count(values, x, lambda v, xx: (v - xx) < -tied_tol, "left", -tied_tol)
-    upto = _prefix_count(values, x, lambda v, xx: (v - xx) <= tied_tol, "right", tied_tol)
-    return below, upto - below
-
-
-def _prefix_count(
-    values: FloatArray,
-    x: FloatArray,
-    inside: Callable[[FloatArray, FloatArray], BoolArray],
-    side: Any,
-    shift: float,
-) -> NDArray[np.int64]:
-    """Length of the prefix of sorted ``values`` where ``inside(v, x)`` holds (monotone in v).
-
-    ``searchsorted`` at ``x + shift`` guesses it; rounding can misplace the guess by a run of
-    equal values near the edge, so the guess moves a run at a time until the edge is exact.
-    """
-    n = len(values)
-    p = np.searchsorted(values, x + shift, side=side).astype(np.int64)
-    if n == 0:
-        return p
-    while True:
-        back = (p > 0) & ~inside(values[np.maximum(p - 1, 0)], x)
-        p[back] = np.searchsorted(values, values[p[back] - 1], side="left")
-        ahead = (p < n) & inside(values[np.minimum(p, n - 1)], x)
-        p[ahead] = np.searchsorted(values, values[p[ahead]], side="right")
-        if not (back.any() or ahead.any()):
-            return p
+    return _percentile_interval(estimate, reps)

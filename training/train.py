@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import time as clock
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,7 +15,7 @@ import matplotlib
 import numpy as np
 import pandas as pd
 from joblib import cpu_count
-from joblib.externals.loky import ProcessPoolExecutor
+from threadpoolctl import threadpool_limits
 
 from alarms.operating_point import DEFAULT_LOOKBACK_DAYS, Target
 from alarms.surveillance import END_DAY, course_table
@@ -322,30 +322,21 @@ class _Trained:
     seconds: dict[str, float]
 
 
-# BLAS/OpenMP pools in each worker get cores // workers threads (what joblib's loky backend
-# sets), so that two models do not fight over the cores.
-_THREAD_ENV_VARS = (
-    "OMP_NUM_THREADS",
-    "OPENBLAS_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "BLIS_NUM_THREADS",
-    "VECLIB_MAXIMUM_THREADS",
-    "NUMEXPR_NUM_THREADS",
-)
-# How long a cancellation waits for submitted models to reach a worker (see _cancel).
-_CANCEL_SETTLE_SECONDS = 5.0
-
-
 @contextmanager
 def _model_runs(jobs: list[_ModelJob], workers: int | None) -> Iterator[Iterator[_Trained]]:
     """Each job's outcome, in the order of ``jobs``, as soon as it and those before it are done.
 
-    With more than one worker the jobs run in worker processes (loky, as shipped with
-    joblib), one model per worker, the next model starting as soon as a worker is free. The
-    models' own thread settings (xgboost's ``nthread``, the forest's ``n_jobs``) are
-    hyperparameters, logged and packaged, and stay as configured. A failing model raises
-    while iterating, naming the model; leaving the block early (an error in the caller)
-    stops the models still running.
+    With more than one worker the jobs run in a ``multiprocessing`` pool of fresh (spawned)
+    processes, one model per worker, the next model starting as soon as a worker is free;
+    each worker caps its BLAS/OpenMP pools at cores // workers threads (threadpoolctl) so
+    that two models do not fight over the cores. The models' own thread settings
+    (xgboost's ``nthread``, the forest's ``n_jobs``) are hyperparameters, logged and
+    packaged, and stay as configured. A failing model raises while iterating, naming the
+    model; leaving the block (early, on an error in the caller) terminates the workers.
+
+    Not joblib: stopping its loky pool while a submitted model waits for a worker makes
+    loky's manager thread raise KeyError (joblib/loky#663); the standard pool's
+    ``terminate`` has no such race.
     """
     n = len(jobs) if workers is None else workers
     n = max(1, min(n, len(jobs), cpu_count()))
@@ -353,46 +344,19 @@ def _model_runs(jobs: list[_ModelJob], workers: int | None) -> Iterator[Iterator
         yield map(_train_model, jobs)
         return
     log.info("training %d models in %d worker processes", len(jobs), n)
-    threads = str(max(cpu_count() // n, 1))
-    executor = ProcessPoolExecutor(n, env=dict.fromkeys(_THREAD_ENV_VARS, threads))
-    futures: list[Future[_Trained]] = []
-
-    def top_up() -> None:
-        """Start the next models while fewer than ``n`` run."""
-        while len(futures) < len(jobs) and sum(not f.done() for f in futures) < n:
-            futures.append(executor.submit(_train_model, jobs[len(futures)]))
-
-    def in_order() -> Iterator[_Trained]:
-        """The outcomes in job order; a model that fails raises at once, whatever its place."""
-        for i in range(len(jobs)):
-            while i >= len(futures) or not futures[i].done():
-                wait([f for f in futures if not f.done()], return_when=FIRST_COMPLETED)
-                for failed in (f for f in futures if f.done() and f.exception() is not None):
-                    failed.result()  # raises the worker's error
-                top_up()
-            yield futures[i].result()
-
-    try:
-        top_up()  # the models start now, while the caller opens the tracking store
-        yield in_order()
-    except BaseException:
-        _cancel(executor, futures)
-        raise
-    executor.shutdown(wait=True)
+    threads = max((cpu_count()) // n, 1)
+    context = multiprocessing.get_context("spawn")  # no forked copies of MLflow's threads
+    with context.Pool(n, initializer=_limit_threads, initargs=(threads,)) as pool:
+        yield pool.imap(_train_model, jobs)
 
 
-def _cancel(executor: ProcessPoolExecutor, futures: list[Future[_Trained]]) -> None:
-    """Kill the workers and drop the models not yet done.
+def _limit_threads(threads: int) -> None:
+    """In each worker, for its lifetime: at most ``threads`` BLAS/OpenMP threads."""
+    global _THREAD_LIMITS
+    _THREAD_LIMITS = threadpool_limits(threads)
 
-    loky's manager thread raises KeyError when the executor is killed while a submitted job
-    is still waiting to be handed to a worker: it cancels the job, then tries to hand it on.
-    A job is handed on when its future turns running, so wait (briefly) for that first; at
-    most one job per worker is ever waiting, so it is quick.
-    """
-    deadline = clock.monotonic() + _CANCEL_SETTLE_SECONDS
-    while not all(f.running() or f.done() for f in futures) and clock.monotonic() < deadline:
-        clock.sleep(0.005)
-    executor.shutdown(wait=True, kill_workers=True)
+
+_THREAD_LIMITS: Any = None  # held so the limits stay in force in a worker
 
 
 def _train_model(job: _ModelJob) -> _Trained:

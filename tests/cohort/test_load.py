@@ -267,3 +267,22 @@ def test_a_fractional_cell_count_is_refused(make_cohort: MakeCohort) -> None:
 
     [problem] = problems_of(make_cohort(edit=edit))
     assert "a count must be a whole number of cells" in problem and "(got 2.5)" in problem
+
+
+def test_a_row_level_problem_names_the_row_s_patient(make_cohort: MakeCohort) -> None:
+    tables: dict[str, pd.DataFrame] = {}
+
+    def edit(t: dict[str, pd.DataFrame]) -> None:
+        t["measurements"].loc[0, "value"] = "-5"  # a per-file rule (pandera)
+        t["outcomes"].loc[0, "recurrence_date"] = "2024-10-01"  # a cross-file check
+        tables.update(t)
+
+    with pytest.raises(CohortError) as raised:
+        load_cohort(make_cohort(edit))
+    by_column = {p.column: p for p in raised.value.problems}
+    for name, column in (("measurements", "value"), ("outcomes", "recurrence_date")):
+        patient = str(tables[name].loc[0, "patient_id"])
+        problem = by_column[column]
+        assert problem.patient_id == patient
+        assert str(problem).endswith(f"(patient {patient!r})")
+        assert problem.as_dict()["patient_id"] == patient

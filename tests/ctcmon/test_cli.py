@@ -11,6 +11,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
+import typer
 
 from ctcmon.cli import parse_days
 
@@ -69,6 +70,7 @@ def test_validate_json_lists_problems_with_file_row_column(
             "row": 5,
             "column": "marker",
             "reason": "unknown marker 'cea'; cohort.toml declares ['afp', 'ctc_total']",
+            "patient_id": "p1",  # added with item 8 of issue 14: a row names its patient
         }
     ]
 
@@ -112,3 +114,44 @@ def test_compare_piped_shows_the_whole_table_with_the_alarm_and_serving_cost(
         assert column in header
     row = next(line for line in res.stdout.splitlines() if line.lstrip("│ ").startswith("cox"))
     assert row.count("—") <= 1  # every figure of the cox run is there
+
+
+def test_a_command_module_that_fails_to_import_stops_the_cli_loudly() -> None:
+    poisoned = "import sys; sys.modules['ctcmon.cmd_report'] = None; import ctcmon.cli"
+    res = subprocess.run(
+        [sys.executable, "-c", poisoned], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert res.returncode != 0
+    # the old registry skipped exactly this error (the module itself missing) in silence
+    assert "ModuleNotFoundError" in res.stderr and "ctcmon.cmd_report" in res.stderr
+
+
+def test_a_validator_s_value_error_is_a_one_line_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    from ctcmon.console import guarded
+
+    def work() -> None:
+        raise ValueError("horizon_days must be > 0, got -5")
+
+    with pytest.raises(typer.Exit) as exited:
+        guarded(False, work)
+    assert exited.value.exit_code == 1
+    assert "error: horizon_days must be > 0, got -5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bug", [KeyError("risk_365"), TypeError("unsupported operand")])
+def test_anything_else_is_reported_as_a_bug_with_the_debug_advice(
+    bug: Exception, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ctcmon.console import guarded, report_bug
+
+    def work() -> None:
+        raise bug
+
+    with pytest.raises(type(bug)) as raised:
+        guarded(False, work)  # not turned into a user error
+    with pytest.raises(SystemExit) as exited:
+        report_bug(raised.value)
+    assert exited.value.code == 70
+    err = capsys.readouterr().err
+    assert f"internal error (a bug in ctcmon, please report it): {type(bug).__name__}" in err
+    assert "CTCMON_DEBUG=1" in err

@@ -131,3 +131,14 @@ def test_refuses_event_flags_other_than_zero_or_one():
 def test_refuses_data_without_an_event():
     with pytest.raises(ValueError, match="no event"):
         fit_breslow(ETA, TIME, np.zeros(5, bool))
+
+
+def test_a_late_risk_set_of_low_risk_rows_keeps_its_hazard_where_sksurv_loses_it():
+    # S(2 | η=-20) = exp(-(e^-20 / (e^20 + e^-20) + 1)) ≈ e^-1: the last row is its own risk set
+    eta, time, event = np.array([20.0, -20.0]), np.array([1.0, 2.0]), np.array([True, True])
+    ours = fit_breslow(eta, time, event).survival(eta[1:], [2.0])
+    assert ours[0, 0] == pytest.approx(np.exp(-1.0), rel=1e-9)
+    shifted = eta - eta.max()  # the shift does not save the running-sum risk sets
+    with np.errstate(divide="ignore"):
+        reference = BreslowEstimator().fit(shifted, event, time)
+        assert float(reference.get_survival_function(shifted[1:])[0](2.0)) == 0.0

@@ -12,7 +12,6 @@ from lifelines import CoxPHFitter
 from cohort.vocabulary import EVENT, EVENT_FULL, PATIENT_ID, RESIDUAL_TIME, RESIDUAL_TIME_FULL
 from training.calibration import (
     RISK_EPS,
-    calibration_errors,
     calibration_in_the_large,
     calibration_slope,
     calibration_table,
@@ -22,6 +21,7 @@ from training.calibration import (
     net_benefit,
     rcs_basis,
     smooth_calibration,
+    smooth_calibration_errors,
 )
 
 Simulate = Callable[..., pd.DataFrame]
@@ -141,8 +141,8 @@ def test_the_rcs_basis_matches_harrells_formula_at_a_point() -> None:
 def test_the_true_model_has_a_small_ici_and_a_mis_scaled_one_a_large_ici(
     calibrated: pd.DataFrame,
 ) -> None:
-    good = calibration_errors(calibrated, "risk", H)
-    bad = calibration_errors(calibrated, rescaled(calibrated, 2.0), H)
+    good = smooth_calibration_errors(smooth_calibration(calibrated, "risk", H))
+    bad = smooth_calibration_errors(smooth_calibration(calibrated, rescaled(calibrated, 2.0), H))
     assert good["ici"] < 0.02
     assert bad["ici"] > 3 * good["ici"] and bad["ici"] > 0.05
     for errors in (good, bad):
@@ -151,7 +151,7 @@ def test_the_true_model_has_a_small_ici_and_a_mis_scaled_one_a_large_ici(
 
 def test_ici_is_the_mean_absolute_gap_of_the_smooth_curve(calibrated: pd.DataFrame) -> None:
     smooth = smooth_calibration(calibrated, "risk", H, n_knots=4)
-    errors = calibration_errors(calibrated, "risk", H, n_knots=4)
+    errors = smooth_calibration_errors(smooth)
     gap = (smooth["observed"] - smooth["predicted"]).abs()
     assert errors["ici"] == pytest.approx(gap.mean())
     assert errors["e90"] == pytest.approx(gap.quantile(0.9))
@@ -288,3 +288,19 @@ def test_the_callers_frame_is_not_mutated(calibrated: pd.DataFrame) -> None:
 def test_kaplan_meier_risk_refuses_a_negative_horizon() -> None:
     with pytest.raises(ValueError, match=r"horizon_days must be >= 0, got -5"):
         km_risk([1.0, 2.0], [1, 0], -5)
+
+
+@pytest.mark.parametrize("horizon", [0.5, 20.0, 50.0, 99.0, 200.0])
+def test_km_risk_and_its_interval_equal_lifelines_log_log_greenwood(horizon: float) -> None:
+    from lifelines import KaplanMeierFitter
+
+    rng = np.random.default_rng(1)
+    time, event = rng.integers(1, 100, 300).astype(float), rng.random(300) < 0.5
+    kmf = KaplanMeierFitter(alpha=0.05).fit(time, event)
+    ci = kmf.confidence_interval_survival_function_.loc[:horizon].iloc[-1]
+    expected = (
+        1 - float(kmf.survival_function_at_times(horizon).iloc[0]),
+        1 - float(ci.iloc[1]),
+        1 - float(ci.iloc[0]),
+    )
+    np.testing.assert_allclose(km_risk(time, event, horizon), expected, rtol=1e-9, atol=1e-12)

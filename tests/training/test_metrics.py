@@ -17,6 +17,7 @@ from sksurv.metrics import (
 )
 from sksurv.util import Surv
 
+from alarms.metrics import interval, resample_index
 from cohort.vocabulary import (
     EVENT,
     EVENT_FULL,
@@ -26,7 +27,6 @@ from cohort.vocabulary import (
     RESIDUAL_TIME_FULL,
 )
 from training.metrics import (
-    bootstrap_ci,
     bootstrap_landmark_auc,
     brier,
     harrell_c,
@@ -374,61 +374,42 @@ def test_landmark_metrics_refuse_missing_inputs(simulated: Simulate) -> None:
 
 
 # --------------------------------------------------------------------------- bootstrap
-def mean_event(table: pd.DataFrame) -> float:
-    return float(table[EVENT].mean())
+def resampled_auc(table: pd.DataFrame, risk: str, n_boot: int, seed: int) -> np.ndarray:
+    """The AUC of each patient-cluster bootstrap sample, built as a table (the slow way)."""
+    codes, ids = pd.factorize(table[PATIENT_ID].astype(str), sort=True)
+    rows_of = [np.flatnonzero(codes == k) for k in range(len(ids))]
+    reps = []
+    for draw in resample_index(len(ids), n_boot, seed):
+        parts = [
+            table.iloc[rows_of[k]].assign(**{PATIENT_ID: f"{ids[k]}#{j}"})
+            for j, k in enumerate(draw)
+        ]
+        sample = pd.concat(parts, ignore_index=True)
+        reps.append(landmark_metrics(sample, risk, None, 365, scores=("auc",))["auc"])
+    return np.array(reps)
 
 
 def test_the_bootstrap_interval_contains_the_estimate(simulated: Simulate) -> None:
     table = landmark_table(simulated)
-    estimate, low, high = bootstrap_ci(mean_event, table, n_boot=200, seed=1)
-    assert estimate == mean_event(table)
+    estimate, low, high = bootstrap_landmark_auc(table, "risk", 365, n_boot=200, seed=1)
+    assert estimate == landmark_metrics(table, "risk", None, 365)["auc"]
     assert low < estimate < high
 
 
 def test_the_bootstrap_interval_narrows_as_the_number_of_patients_grows(
     simulated: Simulate,
 ) -> None:
-    small = bootstrap_ci(mean_event, simulated(n=100, seed=2), n_boot=200)
-    large = bootstrap_ci(mean_event, simulated(n=1600, seed=2), n_boot=200)
+    small = bootstrap_landmark_auc(landmark_table(simulated, sizes=(100,)), "risk", 365)
+    large = bootstrap_landmark_auc(landmark_table(simulated, sizes=(1600,)), "risk", 365)
     # width scales as 1/sqrt(n): 16x the patients, about a quarter of the width
     assert (large[2] - large[1]) < 0.5 * (small[2] - small[1])
 
 
-def test_the_bootstrap_resamples_patients_with_all_their_rows(simulated: Simulate) -> None:
-    table = pd.concat(
-        [simulated(n=50, seed=3, landmark=lm) for lm in (0.0, 180.0)], ignore_index=True
-    )
-    seen: list[tuple[int, int]] = []
-
-    def shape(sample: pd.DataFrame) -> float:
-        per_patient = sample.groupby(PATIENT_ID).size()
-        seen.append((sample[PATIENT_ID].nunique(), int(per_patient.max())))
-        return 0.0
-
-    bootstrap_ci(shape, table, n_boot=20)
-    # 50 draws, each a distinct patient copy with its 2 landmark rows
-    assert seen[1:] and all(s == (50, 2) for s in seen[1:])
-
-
-def test_the_bootstrap_is_reproducible_with_a_seed_and_tolerates_undefined_replicates(
-    simulated: Simulate,
-) -> None:
-    table = simulated(n=200, seed=4)
-    assert bootstrap_ci(mean_event, table, n_boot=50, seed=5) == bootstrap_ci(
-        mean_event, table, n_boot=50, seed=5
-    )
-    estimate, low, high = bootstrap_ci(lambda t: np.nan, table, n_boot=10)
+def test_a_bootstrap_without_two_defined_replicates_has_no_interval(simulated: Simulate) -> None:
+    table = landmark_table(simulated, sizes=(3,))
+    table[EVENT_FULL] = 0  # no event: the AUC of every sample is undefined
+    estimate, low, high = bootstrap_landmark_auc(table, "risk", 365, n_boot=10)
     assert np.isnan(estimate) and np.isnan(low) and np.isnan(high)
-
-
-@pytest.mark.slow
-def test_the_bootstrap_of_landmark_auc_brackets_the_point_estimate(simulated: Simulate) -> None:
-    table = landmark_table(simulated)
-    estimate, low, high = bootstrap_ci(
-        lambda t: landmark_metrics(t, "lp", "surv", 365)["auc"], table, n_boot=100
-    )
-    assert low < estimate < high
-    assert 0.02 < high - low < 0.15
 
 
 def lopsided_landmark_table(simulate: Simulate) -> pd.DataFrame:
@@ -442,15 +423,11 @@ def lopsided_landmark_table(simulate: Simulate) -> pd.DataFrame:
 @pytest.mark.parametrize("seed", [0, 1])
 def test_the_fast_auc_bootstrap_equals_resampling_the_table(simulated: Simulate, seed: int) -> None:
     table = lopsided_landmark_table(simulated)
-    slow = bootstrap_ci(
-        lambda t: landmark_metrics(t, "risk", None, 365, scores=("auc",))["auc"],
-        table,
-        n_boot=30,
-        seed=seed,
-    )
+    reps = resampled_auc(table, "risk", n_boot=30, seed=seed)
+    low, high = interval(reps)
     fast = bootstrap_landmark_auc(table, "risk", 365, n_boot=30, seed=seed)
-    assert fast[0] == slow[0]
-    assert fast == pytest.approx(slow, rel=1e-12)
+    assert fast[0] == landmark_metrics(table, "risk", None, 365, scores=("auc",))["auc"]
+    assert fast[1:] == pytest.approx((low, high), rel=1e-12)
     assert fast == bootstrap_landmark_auc(table, "risk", 365, n_boot=30, seed=seed)
 
 
@@ -466,11 +443,10 @@ def test_the_fast_auc_bootstrap_refuses_bad_settings(simulated: Simulate) -> Non
     [
         ({"n_boot": 1}, r"n_boot must be >= 2, got 1"),
         ({"groups": "site"}, r"groups='site' is not a column of the table"),
-        ({"level": 1.5}, r"level must be in \(0, 1\), got 1\.5"),
     ],
 )
 def test_bootstrap_refuses_bad_settings(
     simulated: Simulate, kwargs: dict[str, object], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
-        bootstrap_ci(mean_event, simulated(n=20), **kwargs)  # type: ignore[arg-type]
+        bootstrap_landmark_auc(landmark_table(simulated), "risk", 365, **kwargs)  # type: ignore[arg-type]
