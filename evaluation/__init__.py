@@ -2,7 +2,8 @@
 
 ``run_leadtime(cohort, ...)`` evaluates marker rules (``alarms.rules``), a
 model's risk threshold and the alarms the service issued against imaging-confirmed
-recurrence, and writes the report (``ctcmon leadtime``).
+recurrence (``ctcmon leadtime``). It computes only: ``reporting.leadtime.publish_leadtime``
+writes the report and logs the analysis to MLflow.
 """
 
 from alarms.rules import MarkerRule, default_rules, parse_rule
