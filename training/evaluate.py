@@ -102,7 +102,13 @@ def static_columns(featurizer: LandmarkFeatures) -> list[str]:
     return [LANDMARK_DAY, *names] if LANDMARK_DAY in feature_columns(featurizer) else names
 
 
+# a run's name is the model's, or ``<model>/<feature set>`` in an ablation (training.train)
+VARIANT_SEPARATOR = "/"
+
+
 def build_model(name: str, featurizer: LandmarkFeatures, seed: int) -> SurvivalModel:
+    """The unfitted model of run ``name`` (``cox``, or ``cox/mixed`` in an ablation)."""
+    name = name.partition(VARIANT_SEPARATOR)[0]
     params: dict[str, Any] = {}
     if name == "baseline":
         params["columns"] = static_columns(featurizer)

@@ -38,6 +38,7 @@ from training.calibration import calibration_table, smooth_calibration
 from training.cv import folds_from_file, patient_folds
 from training.evaluate import (
     OOF_RISK,
+    VARIANT_SEPARATOR,
     CVResult,
     cross_validate,
     fit_pipeline,
@@ -60,8 +61,10 @@ log = logging.getLogger(__name__)
 
 FIT_ON = ("draws", "landmarks")
 # "summary": the hand-made statistics of the last draws; "mixed": plus the mixed-model
-# summaries of each marker (features.mixed), refitted inside every CV fold
-FEATURE_SETS = ("summary", "mixed")
+# summaries of each marker (features.mixed), refitted inside every CV fold; "-no-ctc":
+# without any CTC marker (the ablation trial teams ask for: what does CTC add?)
+FEATURE_SETS = ("summary", "mixed", "summary-no-ctc", "mixed-no-ctc")
+CTC_PREFIX = "ctc"  # CTC markers' codes: ctc_total and its subtypes
 
 
 @dataclass
@@ -86,6 +89,8 @@ class TrainConfig:
     # the alarm rule's target: a patient-level specificity, or else a false-alarm rate
     false_alarms_per_year: float | None = None
     lookback_days: float = DEFAULT_LOOKBACK_DAYS
+    # one feature set, or several separated by commas: each model then runs once per set,
+    # named <model>/<set> (the marker-free baseline once)
     features: str = "summary"
 
 
@@ -114,14 +119,36 @@ def check_config(config: TrainConfig) -> TrainConfig:
         )
     if not 0 < config.specificity < 1:
         raise ValueError(f"specificity must be in (0, 1), got {config.specificity!r}")
-    if config.features not in FEATURE_SETS:
-        raise ValueError(f"--features must be one of {list(FEATURE_SETS)}, got {config.features!r}")
+    unknown_sets = [f for f in feature_sets(config) if f not in FEATURE_SETS]
+    if unknown_sets or not feature_sets(config):
+        raise ValueError(
+            f"--features must be one or more of {list(FEATURE_SETS)} separated by commas, "
+            f"got {config.features!r}"
+        )
     if config.fit_on not in FIT_ON:
         raise ValueError(f"--fit-on must be one of {list(FIT_ON)}, got {config.fit_on!r}")
     alarm_target(config)  # checks the false-alarm rate
     if not config.lookback_days > 0:
         raise ValueError(f"--lookback must be > 0 days, got {config.lookback_days!r}")
     return config
+
+
+def feature_sets(config: TrainConfig) -> list[str]:
+    """The feature sets of ``config.features``, in the order given, without repeats."""
+    return list(dict.fromkeys(f.strip() for f in config.features.split(",") if f.strip()))
+
+
+def set_featurizer(cohort: Cohort, feature_set: str, points: pd.DataFrame) -> LandmarkFeatures:
+    """The featuriser of one feature set, fitted on ``points`` (the training rows).
+
+    Its columns are a subset of the full table's, with the same values: each marker's
+    features (mixed models included) depend on that marker alone.
+    """
+    est = LandmarkFeatures.from_manifest(cohort.manifest, mixed=feature_set.startswith("mixed"))
+    if feature_set.endswith("-no-ctc"):
+        markers = {m: t for m, t in (est.markers or {}).items() if not m.startswith(CTC_PREFIX)}
+        est.set_params(markers=markers)
+    return est.fit(LandmarkInput.from_cohort(cohort, points))
 
 
 def alarm_target(config: TrainConfig) -> Target:
@@ -143,7 +170,8 @@ def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, L
     scored_at = evaluation_landmarks(cohort, config)
     landmarks = sorted({*scored_at, *(config.train_landmarks or [])})
     train_horizon = max(config.horizon_days, *config.serving_horizons)
-    featurizer = LandmarkFeatures.from_manifest(cohort.manifest, mixed=config.features == "mixed")
+    mixed = any(f.startswith("mixed") for f in feature_sets(config))
+    featurizer = LandmarkFeatures.from_manifest(cohort.manifest, mixed=mixed)
     table = build_landmark_table(
         cohort, landmarks, horizon_days=train_horizon, featurizer=featurizer
     )
@@ -264,8 +292,8 @@ def train(
     per_fold = fold_columns(cohort, table, rows.featurizer, folds, rows.replay)
     log.info("features refitted per fold in %.1f s", clock.perf_counter() - started)
     jobs = [
-        _ModelJob(name, cohort, table, rows.featurizer, folds, config, evaluate_at, rows, per_fold)
-        for name in config.models
+        _ModelJob(name, cohort, table, featurizer, folds, config, evaluate_at, rows, per_fold)
+        for name, featurizer in _variants(cohort, config, rows)
     ]
     n = len(jobs)
     results, run_ids = [], {}
@@ -298,6 +326,27 @@ def train(
         len(table),
         sorted(float(x) for x in scored[LANDMARK_DAY].unique()),
     )
+
+
+def _variants(
+    cohort: Cohort, config: TrainConfig, rows: TrainingRows
+) -> list[tuple[str, LandmarkFeatures]]:
+    """Each (run name, featuriser): one per model, or per model and feature set."""
+    sets = feature_sets(config)
+    if len(sets) == 1 and sets[0] == ("mixed" if rows.featurizer.mixed else "summary"):
+        return [(name, rows.featurizer) for name in config.models]
+    points = rows.table[[PATIENT_ID, LANDMARK_DAY]]
+    by_set = {f: set_featurizer(cohort, f, points) for f in sets}
+    out = []
+    for name in config.models:
+        # the baseline reads no marker: one run whatever the feature set
+        chosen = sets[:1] if name == "baseline" or len(sets) == 1 else sets
+        out += [(name if len(sets) == 1 else variant_name(name, f), by_set[f]) for f in chosen]
+    return out
+
+
+def variant_name(model: str, feature_set: str) -> str:
+    return model if model == "baseline" else f"{model}{VARIANT_SEPARATOR}{feature_set}"
 
 
 @dataclass

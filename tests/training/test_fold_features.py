@@ -84,8 +84,10 @@ def test_the_summary_features_have_no_fold_stage(cohort: Cohort) -> None:
 
 
 def test_an_unknown_feature_set_is_refused() -> None:
-    with pytest.raises(ValueError, match=r"--features must be one of .*got 'fancy'"):
-        check_config(TrainConfig(features="fancy"))
+    with pytest.raises(
+        ValueError, match=r"--features must be one or more of .*got 'summary,fancy'"
+    ):
+        check_config(TrainConfig(features="summary,fancy"))
 
 
 def test_the_packaged_model_carries_its_mixed_models_and_mlflow_logs_them(
@@ -103,3 +105,23 @@ def test_the_packaged_model_carries_its_mixed_models_and_mlflow_logs_them(
     assert logged["markers"]["afp"] == packaged["afp"].to_dict()
     assert set(pipeline.featurizer.mixed_names()) <= set(pipeline.model.feature_names_in_)
     assert np.isfinite(result.results[0].metrics["auc"])
+
+
+def test_an_ablation_runs_each_model_per_feature_set_as_a_single_set_run_would(
+    cohort: Cohort, tmp_path: Path
+) -> None:
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    config = TrainConfig(
+        models=["cox", "baseline"], folds=3, n_boot=0, features="summary,mixed,mixed-no-ctc"
+    )
+    result = train(cohort, config, tracking_uri=uri, experiment="ablation")
+    by_name = {r.name: r for r in result.results}
+    assert sorted(by_name) == ["baseline", "cox/mixed", "cox/mixed-no-ctc", "cox/summary"]
+    columns = {n: list(r.pipeline.model.feature_names_in_) for n, r in by_name.items()}
+    assert not any("_mm_" in c for c in columns["cox/summary"])
+    assert any(c.startswith("ctc_total_mm_") for c in columns["cox/mixed"])
+    no_ctc = columns["cox/mixed-no-ctc"]
+    assert not any(c.startswith("ctc") for c in no_ctc) and "afp_mm_level" in no_ctc
+    single = train(cohort, CONFIG, tracking_uri=uri, experiment="single")
+    assert by_name["cox/mixed"].metrics["auc"] == single.results[0].metrics["auc"]
+    pd.testing.assert_frame_equal(by_name["cox/mixed"].oof, single.results[0].oof)
