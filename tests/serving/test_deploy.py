@@ -25,7 +25,7 @@ from tests.serving.conftest import (
 )
 
 EX_CONFIG = 78
-ROUNDS = 3  # simultaneous starts of two replicas (each round a fresh, empty database)
+ROUNDS = 2  # simultaneous starts of two replicas (each round a fresh, empty database)
 
 
 def ctcmon(*args: str, url: str, **extra_env: str) -> subprocess.CompletedProcess[str]:
