@@ -45,7 +45,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.simplefilter("ignore")
+
+from _service import ctcmon_serve, free_port, wait_http  # noqa: E402  (after sys.path)
 
 CHAMPION = "models:/ctcmon-recurrence@champion"
 
@@ -103,26 +104,6 @@ def concurrent(call: Callable[[], Any], n: int, clients: int) -> tuple[list[floa
     for th in threads:
         th.join()
     return times, time.perf_counter() - start
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(url, timeout=2).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} did not answer within {timeout:.0f} s")
 
 
 def train_model(folder: Path) -> tuple[str, Path]:
@@ -563,21 +544,7 @@ def main() -> None:
     }
     ours, theirs, floor = free_port(), free_port(), free_port()
     procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ctcmon",
-                "serve",
-                "--port",
-                str(ours),
-                "--workers",
-                str(args.workers),
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
+        ctcmon_serve(ours, args.workers, env),
         mlflow_serve(CHAMPION, theirs, env),
         mlflow_serve(
             "models:/ctcmon-floor/1",
