@@ -34,6 +34,7 @@ import bisect
 import json
 import math
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -72,15 +73,21 @@ HORIZON = 365.0
 
 
 # --------------------------------------------------------------------------- 1. train
-def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float]:
-    """``ctcmon ARGS`` as a user runs it; its stdout and wall time (fails loudly)."""
-    start = time.perf_counter()
+def run_cli(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float, float]:
+    """``ctcmon ARGS`` as a user runs it: its stdout, wall time and CPU time (its own and its
+    worker processes'; on a shared machine the wall time also holds the waits for a core)."""
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run(
         [sys.executable, "-m", "ctcmon", *args], cwd=cwd, env=env, capture_output=True, text=True
     )
     if proc.returncode != 0:
         raise RuntimeError(f"ctcmon {' '.join(args)} failed ({proc.returncode}): {proc.stderr}")
-    return proc.stdout, time.perf_counter() - start
+    return proc.stdout, time.perf_counter() - start, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def prepare(a: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -94,7 +101,7 @@ def prepare(a: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[str,
         ("train", a.train_patients, a.train_seed),
         ("holdout", a.holdout_patients, a.holdout_seed),
     ):
-        _, done[f"simulate_{name}_seconds"] = run_cli(
+        _, done[f"simulate_{name}_seconds"], _ = run_cli(
             ["simulate", str(work / name), "--patients", str(n), "--seed", str(seed)], work, env
         )
     store.unlink(missing_ok=True)
@@ -102,11 +109,13 @@ def prepare(a: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[str,
     train += ["--models", a.models] if a.models else []
     train += ["--tracking-uri", tracking_uri(work), "--experiment", "replay"]
     print(f"training: ctcmon {' '.join(train)}", flush=True)
-    out, done["train_seconds"] = run_cli(train, work, env)
+    out, done["train_seconds"], done["train_cpu_seconds"] = run_cli(train, work, env)
     done["train"] = json.loads(out)
     done["train_load_average"] = os.getloadavg()
     print(
-        f"  trained in {done['train_seconds']:.0f} s ({load(done['train_load_average'])})",
+        f"  trained in {done['train_seconds']:.0f} s wall, {done['train_cpu_seconds']:.0f} s CPU "
+        f"(at least {done['train_cpu_seconds'] / (os.cpu_count() or 1):.0f} s wall on idle cores; "
+        f"{load(done['train_load_average'])})",
         flush=True,
     )
     return done
@@ -323,7 +332,7 @@ def reference_risks(
     ref_dir = work / "reference"
     info: dict[str, Any] = {"patients": a.reference_patients, "seed": a.reference_seed}
     if not (a.reuse and (ref_dir / TRUTH_FILE).is_file()):
-        _, info["simulate_seconds"] = run_cli(
+        _, info["simulate_seconds"], _ = run_cli(
             [
                 "simulate",
                 str(ref_dir),
