@@ -17,7 +17,7 @@ are not in the model: they measure the resected tumour, and stay a feature of th
 (``<marker>_pre``).
 
 The fit is maximum likelihood on per-patient sufficient statistics (β and σ² profiled out
-in closed form, the covariance found by L-BFGS-B over 2 × 2 algebra), a fraction of a
+in closed form, the covariance found by BFGS over 2 × 2 algebra), a fraction of a
 second for thousands of patients where statsmodels' ``MixedLM`` takes about a minute; ``tests/features/test_mixed.py`` checks it against statsmodels ``MixedLM``.
 
 Features at day s, from the patient's draws dated ≤ s only (BLUP with the fit's β, D, σ²:
@@ -134,7 +134,7 @@ def fit_lme(groups: np.ndarray, day: np.ndarray, value: np.ndarray) -> MarkerLME
 
     ``groups``: each draw's patient; ``value``: canonical values (transformed here). β and
     σ² are profiled out in closed form; the relative covariance D/σ² (by its Cholesky
-    factor, 3 numbers) is found with L-BFGS-B on per-patient 2 × 2 algebra.
+    factor, 3 numbers) is found with BFGS on per-patient 2 × 2 algebra.
     """
     _check_fit_data(groups, day, value)
     y = transformed(value)
@@ -157,9 +157,10 @@ def fit_lme(groups: np.ndarray, day: np.ndarray, value: np.ndarray) -> MarkerLME
 
 
 def _maximise(objective: Callable[[np.ndarray], float]) -> OptimizeResult:
-    """L-BFGS-B from a moderate start; where its line search fails on a flat optimum (the
+    """BFGS from a moderate start (three parameters: scipy's L-BFGS-B costs more in its own
+    overhead than the likelihood); where its line search fails on a flat optimum (the
     gradient is numerical), Nelder–Mead finishes from where it stopped."""
-    opt = minimize(lambda th: -objective(th), np.array([0.0, 0.0, np.log(0.3)]), method="L-BFGS-B")
+    opt = minimize(lambda th: -objective(th), np.array([0.0, 0.0, np.log(0.3)]), method="BFGS")
     if not opt.success:
         opt = minimize(
             lambda th: -objective(th),
@@ -262,8 +263,10 @@ def _sums(
     first = loc.first_post
     count = np.maximum(loc.last - first + 1, 0)
     now, before = np.zeros((5, len(first))), np.zeros((5, len(first)))
+    # points with similar numbers of draws share a chunk: little zero padding
+    by_count = np.argsort(count, kind="stable")
     for start in range(0, len(first), _CHUNK):
-        part = slice(start, start + _CHUNK)
+        part = by_count[start : start + _CHUNK]
         c = count[part]
         k = np.arange(max(int(c.max()), 1))
         ok = k[None, :] < c[:, None]
