@@ -226,9 +226,11 @@ def mixed_statistics(
         return {s: np.full(len(days), np.nan) for s in MIXED_STATS}
     resid = transformed(tl.value) - _fixed_mean(tl.day, lme.beta)
     has_post = loc.has_post
-    now, before = _sums(tl, loc, resid)
-    b0, b1, _ = _blup(now, lme)
-    p0, p1, c = _blup(before, lme)
+    n = len(days)
+    # the BLUP from the draws up to s, and (for the deviation) without the newest one
+    b0, b1, cov = _blup(tuple(_sums(tl, loc, resid)), lme)
+    b0, b1, p0, p1 = b0[:n], b1[:n], b0[n:], b1[n:]
+    c = tuple(x[n:] for x in cov)
     t_s = days / DAYS_PER_YEAR
     t = gather(tl.day, loc.last, has_post, 0.0) / DAYS_PER_YEAR
     expected = p0 + p1 * t
@@ -249,11 +251,9 @@ def _fixed_mean(day: np.ndarray, beta: tuple[float, float, float]) -> np.ndarray
     return beta[0] + beta[1] * (day / DAYS_PER_YEAR) + beta[2] * np.exp(-day / DECAY_DAYS)
 
 
-def _sums(
-    tl: Timeline, loc: Located, resid: np.ndarray
-) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
-    """n, Σt, Σt², Σr, Σt·r over each point's post-index rows up to its last draw, and the
-    same without that last draw.
+def _sums(tl: Timeline, loc: Located, resid: np.ndarray) -> np.ndarray:
+    """n, Σt, Σt², Σr, Σt·r (5 rows) over each point's post-index rows up to its last draw
+    (the first P columns) and the same without that last draw (the next P).
 
     Each point's rows are gathered into a row of a matrix (zero-padded) and summed with a
     running sum, which adds strictly left to right: a point's sums do not depend on how
@@ -262,7 +262,7 @@ def _sums(
     """
     first = loc.first_post
     count = np.maximum(loc.last - first + 1, 0)
-    now, before = np.zeros((5, len(first))), np.zeros((5, len(first)))
+    sums = np.zeros((5, 2 * len(first)))
     # points with similar numbers of draws share a chunk: little zero padding
     by_count = np.argsort(count, kind="stable")
     for start in range(0, len(first), _CHUNK):
@@ -274,9 +274,9 @@ def _sums(
         t = gather(tl.day, rows, ok, 0.0) / DAYS_PER_YEAR
         r = gather(resid, rows, ok, 0.0)
         running = np.cumsum(np.stack([ok.astype(float), t, t * t, r, t * r]), axis=2)
-        now[:, part] = _at(running, c - 1)
-        before[:, part] = _at(running, c - 2)
-    return tuple(now), tuple(before)
+        sums[:, part] = _at(running, c - 1)
+        sums[:, len(first) + part] = _at(running, c - 2)
+    return sums
 
 
 def _at(running: np.ndarray, column: np.ndarray) -> np.ndarray:
