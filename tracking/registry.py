@@ -57,6 +57,8 @@ def comparison_table(
             f"experiment {experiment!r} has no ctcmon runs yet; run `ctcmon train` first"
         )
     runs = runs[runs[Tag.PARENT_RUN_ID.column].isna()] if Tag.PARENT_RUN_ID.column in runs else runs
+    # a lead-time (or other) analysis run names its model too, but holds no training metrics
+    runs = runs[runs[Tag.KIND.column].isna()] if Tag.KIND.column in runs else runs
     if latest_only:
         runs = runs.drop_duplicates(Tag.MODEL.column, keep="first")
     return _tidy(runs)

@@ -134,7 +134,7 @@ def test_the_lead_time_report_shows_the_stated_operating_point_beside_the_measur
     trained_store: dict[str, Any], tmp_path: Any
 ) -> None:
     from evaluation import run_leadtime
-    from reporting.leadtime import publish_leadtime
+    from reporting.leadtime import write_report
 
     champion = trained_store["result"].champion
     res = run_leadtime(
@@ -144,9 +144,9 @@ def test_the_lead_time_report_shows_the_stated_operating_point_beside_the_measur
         rules=["ctc_total>=2"],
         n_boot=20,
     )
-    published = publish_leadtime(res, tmp_path / "lt")
+    written = write_report(res, tmp_path / "lt")  # no MLflow run: the store is shared
     html = (tmp_path / "lt" / "report.html").read_text(encoding="utf-8")
     stated = res.model["stated_operating_point"]
     assert "The model's stated operating point" in html
     assert html.count(f"{100 * stated['patient_specificity']:.1f}%") >= 2  # stated = measured here
-    assert published.files["html"].endswith("report.html")
+    assert written.files["html"].endswith("report.html")
