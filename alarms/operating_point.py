@@ -13,7 +13,7 @@ model report quote the same definition.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -29,6 +29,7 @@ from alarms.metrics import (
 from alarms.series import POSITIVE, SCORE, AlarmSeries, score_alarms
 from alarms.surveillance import END_DAY, RECURRED
 from cohort.vocabulary import PATIENT_ID
+from models.alarm import OperatingPoint
 
 DEFAULT_LOOKBACK_DAYS: Final = 365.0
 DEFAULT_CONFIRMS: Final = (1, 2)
@@ -42,42 +43,6 @@ DEFINITION: Final = (
     "draws of recurrence-free patients below the rule (for reference only). {source} 95% "
     "intervals: patient bootstrap ({n_boot} resamples)."
 )
-
-
-@dataclass(frozen=True)
-class OperatingPoint:
-    """An alarm rule and the figures a clinician meets with it (each with a 95% CI)."""
-
-    threshold: float
-    confirm: int
-    lookback_days: float
-    target: str  # e.g. "patient_specificity>=0.9" or "false_alarms_per_patient_year<=0.2"
-    target_reached: bool
-    patient_specificity: float | None
-    patient_specificity_low: float | None
-    patient_specificity_high: float | None
-    sensitivity: float | None
-    sensitivity_low: float | None
-    sensitivity_high: float | None
-    false_alarms_per_patient_year: float | None
-    false_alarms_per_patient_year_low: float | None
-    false_alarms_per_patient_year_high: float | None
-    median_lead_days: float | None
-    median_lead_days_low: float | None
-    median_lead_days_high: float | None
-    per_draw_specificity: float | None
-    n_patients: int
-    n_recurrences: int
-    n_controls: int
-    definition: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> OperatingPoint:
-        fields: dict[str, Any] = {k: data.get(k) for k in cls.__dataclass_fields__}
-        return cls(**fields)
 
 
 @dataclass(frozen=True)

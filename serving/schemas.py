@@ -13,6 +13,7 @@ from cohort.records import (
     PatientHistory,
     PatientRecord,
 )
+from models.alarm import OperatingPoint
 
 __all__ = [
     "Assessment",
@@ -108,36 +109,6 @@ class ModelRef(BaseModel):
     algorithm: str | None = None
 
 
-class OperatingPointOut(BaseModel):
-    """The alarm rule's figures as clinicians meet it: per patient over the monitoring course,
-    out of fold on the training cohort, each with its 95% interval (``_low``/``_high``)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    threshold: float
-    confirm: int
-    lookback_days: float
-    target: str
-    target_reached: bool
-    patient_specificity: float | None
-    patient_specificity_low: float | None
-    patient_specificity_high: float | None
-    sensitivity: float | None
-    sensitivity_low: float | None
-    sensitivity_high: float | None
-    false_alarms_per_patient_year: float | None
-    false_alarms_per_patient_year_low: float | None
-    false_alarms_per_patient_year_high: float | None
-    median_lead_days: float | None
-    median_lead_days_low: float | None
-    median_lead_days_high: float | None
-    per_draw_specificity: float | None
-    n_patients: int
-    n_recurrences: int
-    n_controls: int
-    definition: str
-
-
 class AlarmRule(BaseModel):
     """The rule that set ``alarm``: risk at ``horizon_days`` ≥ ``threshold`` at ``confirm``
     consecutive post-index draws (the latest included)."""
@@ -145,7 +116,7 @@ class AlarmRule(BaseModel):
     threshold: float
     confirm: int = 1
     horizon_days: float
-    operating_point: OperatingPointOut | None = None
+    operating_point: OperatingPoint | None = None
 
 
 class RiskInterval(BaseModel):
@@ -185,7 +156,7 @@ class AlarmInfo(BaseModel):
     target_specificity: float | None
     expected_lead_days: float | None
     confirm: int = 1
-    operating_point: OperatingPointOut | None = None
+    operating_point: OperatingPoint | None = None
 
 
 class ModelInfo(BaseModel):

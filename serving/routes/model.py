@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from models.alarm import OperatingPoint
 from serving.auth import AdminKey, KeyDep
 from serving.deps import HolderDep, ModelDep
 from serving.errors import Unavailable
 from serving.model import LoadedModel
 from serving.routes import errors
-from serving.schemas import AlarmInfo, ModelInfo, OperatingPointOut
+from serving.schemas import AlarmInfo, ModelInfo
 
 router = APIRouter(prefix="/v1", tags=["model"])
 
@@ -35,7 +36,9 @@ def describe(model: LoadedModel) -> ModelInfo:
             expected_lead_days=p.alarm.expected_lead_days,
             confirm=p.alarm.confirm,
             operating_point=(
-                OperatingPointOut(**p.alarm.operating_point) if p.alarm.operating_point else None
+                OperatingPoint.from_dict(p.alarm.operating_point)
+                if p.alarm.operating_point
+                else None
             ),
         ),
         metrics={k: (v if v == v else None) for k, v in p.metrics.items()},
