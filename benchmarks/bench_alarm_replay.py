@@ -18,7 +18,7 @@ Run by hand (it takes several minutes), never a test.
    (``alarms.operating_point.figures``, the lead-time analysis's definitions, the stated
    look-back), with patient-bootstrap CIs, beside ``/v1/model``'s ``alarm.operating_point``;
 5. calibration of the served 365-day risk per band of days since index
-   (``training.evaluate.served_calibration``: observed Kaplan-Meier risk within 365 days of
+   (``training.day_bands.served_calibration``: observed Kaplan-Meier risk within 365 days of
    each draw), beside the out-of-fold figures of the training run (MLflow);
 6. the intervals: how many assessments carry one, and what they cover (see ``intervals``);
 7. latency: over HTTP from the replay (under its concurrency), and ``RiskPipeline.assess``
@@ -67,7 +67,8 @@ from alarms.surveillance import END_DAY, surveillance_table
 from cohort.load import load_cohort
 from cohort.vocabulary import DAY, LANDMARK_DAY, PATIENT_ID, TRUTH_FILE
 from features.landmark import draw_points
-from training.evaluate import DAY_BANDS, OOF_RISK, served_calibration
+from training.day_bands import DAY_BANDS, served_calibration
+from training.evaluate import OOF_RISK
 
 HORIZON = 365.0
 

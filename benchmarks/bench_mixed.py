@@ -20,6 +20,7 @@ import argparse
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -35,8 +36,11 @@ PBC_FOLDS = ROOT / "cohort" / "datasets" / "pbcseq_folds.csv"
 PBC_LANDMARKS = [365.0, 730.0, 1095.0, 1461.0, 1826.0]
 
 
-def run(label: str, cohort_dir: Path, config: TrainConfig, workdir: Path) -> pd.DataFrame:
-    """One train run; a row per model with the AUC and Brier at each landmark and the means."""
+def run(
+    label: str, cohort_dir: Path, config: TrainConfig, workdir: Path, *, keep: bool = False
+) -> Any:
+    """One train run; a row per model with the AUC and Brier at each landmark and the means
+    (and, with ``keep``, the run's results beside it)."""
     cohort = load_cohort(cohort_dir)
     uri = f"sqlite:///{(workdir / 'mlflow.db').as_posix()}"
     start = time.perf_counter()
@@ -52,7 +56,7 @@ def run(label: str, cohort_dir: Path, config: TrainConfig, workdir: Path) -> pd.
         row["brier_mean"] = by["brier"].mean()
         row["seconds"] = seconds
         rows.append(row)
-    return pd.DataFrame(rows)
+    return (pd.DataFrame(rows), result.results) if keep else pd.DataFrame(rows)
 
 
 def main() -> None:

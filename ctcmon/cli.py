@@ -20,6 +20,7 @@ from ctcmon.console import (
     out,
     progress,
     report_bug,
+    table_console,
 )
 
 app = typer.Typer(
@@ -321,6 +322,7 @@ def train(
 ) -> None:
     """Cross-validated training and evaluation of each model, one MLflow run each."""
     from cohort.load import load_cohort
+    from training.stacking import base_names, packaged_weights
     from training.train import TrainConfig, summary_rows
     from training.train import train as run_training
 
@@ -365,6 +367,11 @@ def train(
         "run_ids": res.run_ids,
         "champion": res.champion,
         "comparison": _records(table),
+        "stack_weights": {
+            r.name: _records(packaged_weights(r))
+            for r in res.results
+            if r.stack_weights is not None
+        },
     }
     if as_json:
         emit_json(payload)
@@ -376,6 +383,9 @@ def train(
         f"{folds} folds"
     )
     _print_comparison(table)
+    for r in res.results:
+        if r.stack_weights is not None:
+            _print_stack_weights(r.name, packaged_weights(r), base_names(r))
     if res.champion:
         c = res.champion
         out.print(
@@ -586,7 +596,6 @@ def _records(table: Any) -> list[dict[str, Any]]:
 
 
 def _print_comparison(table: Any) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     t = Table(title="Model comparison (out-of-fold, patient-grouped CV)")
@@ -616,14 +625,26 @@ def _print_comparison(table: Any) -> None:
         if row.get("auc_low") is not None and row.get("auc_low") == row.get("auc_low"):
             cells[3] += f" ({row['auc_low']:.2f}–{row['auc_high']:.2f})"
         t.add_row(*cells)
-    # piped or logged output has no terminal width: never cut the table to 80 columns
-    wide = out if out.is_terminal else Console(file=out.file, width=170, highlight=False)
-    wide.print(t)
+    table_console().print(t)
     out.print(
         "alarm sens./spec./lead d: the packaged alarm rule per patient over the course (out of "
         "fold); serve ms: median in-process time of one assessment",
         markup=False,
     )
+
+
+def _print_stack_weights(name: str, weights: Any, models: list[str]) -> None:
+    """A stack's packaged weights per band of days since index, one column per model."""
+    from rich.table import Table
+
+    t = Table(title=f"{name}: weights per band of days since index (sum 1 per band)")
+    for head in ["band", "rows", "events", "chosen on", *models]:
+        t.add_column(head, justify="left" if head in ("band", "chosen on") else "right")
+    for row in weights.to_dict(orient="records"):
+        cells = [str(row["band"]), f"{row['n_rows']:,}", f"{row['n_events']:,}"]
+        cells.append("its rows" if row["weights_from"] == "band" else "all bands' rows")
+        t.add_row(*cells, *(f"{row[m]:.2f}" if row[m] > 0 else "·" for m in models))
+    table_console().print(t)
 
 
 def _write_table_atomically(table: Any, path: Path) -> None:

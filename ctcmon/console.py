@@ -19,6 +19,16 @@ from cohort.errors import CohortError
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Piped or logged output has no terminal width and rich would cut tables to 80 columns
+# ("Harre…", "xgb_a…"): tables are printed at up to this width instead (a table takes only
+# the width its cells need).
+PIPED_WIDTH = 400
+
+
+def table_console() -> Console:
+    """``out`` on a terminal; otherwise the same stream at ``PIPED_WIDTH`` columns."""
+    return out if out.is_terminal else Console(file=out.file, width=PIPED_WIDTH, highlight=False)
+
 
 # Option types every command shares, so a flag reads the same everywhere.
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a machine-readable JSON result.")]

@@ -9,6 +9,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -151,3 +152,41 @@ def trained_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]
         "result": result,
         "root": root,
     }
+
+
+@pytest.fixture(scope="session")
+def stack_store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """``ctcmon train --models cox,xgb_cox,stack`` on a small simulated cohort, run as a user
+    runs it (a subprocess, its output piped), then the stack registered as the champion."""
+    import subprocess
+    import sys
+    import warnings
+
+    import mlflow
+
+    from cohort.simulate import simulate_cohort
+    from tracking import registry
+    from tracking.locations import use_tracking
+    from tracking.vocabulary import Tag
+
+    root = tmp_path_factory.mktemp("stack")
+    simulate_cohort(root / "cohort", n_patients=300, seed=2)
+    uri = f"sqlite:///{(root / 'mlflow.db').as_posix()}"
+    args = ["train", str(root / "cohort"), "--models", "cox,xgb_cox,stack", "--folds", "3"]
+    args += ["--bootstrap", "0", "--tracking-uri", uri, "--experiment", "stack"]
+    ran = subprocess.run(
+        [sys.executable, "-m", "ctcmon", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    use_tracking(uri, "stack")
+    runs = mlflow.search_runs(experiment_names=["stack"], filter_string=Tag.MODEL.equals("stack"))
+    run_id = str(runs["run_id"].iloc[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # MLflow's own warnings while registering
+        registry.register_champion(run_id, "brier", float(runs["metrics.brier"].iloc[0]))
+    return {"uri": uri, "cohort_dir": root / "cohort", "stdout": ran.stdout, "run_id": run_id}

@@ -69,6 +69,15 @@ DECISION_CURVE: Final = "decision_curve.csv"
 OOF_DRAWS: Final = "oof_draws.csv"  # out-of-fold risk after every post-index draw
 CALIBRATION_BY_DAY_BAND: Final = "calibration_by_day_band.csv"
 OPERATING_POINT: Final = "operating_point.json"  # the packaged alarm rule's figures
+# a stack's weights per band of days since index: the packaged ones and each fold's
+STACK_WEIGHTS: Final = "stack_weights.csv"
+STACK_WEIGHT_PREFIX: Final = "stack_weight"
+
+
+def stack_weight_key(band: str, model: str) -> str:
+    """The metric key of a packaged stack's weight of ``model`` in ``band``:
+    ``stack_weight.d30_182.xgb_aft`` (``cox/mixed`` keeps its slash: MLflow allows it)."""
+    return f"{STACK_WEIGHT_PREFIX}.{band}.{model}"
 
 
 def evaluation_artifact(name: str) -> str:

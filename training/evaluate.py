@@ -33,7 +33,6 @@ from cohort.vocabulary import (
     PATIENT_ID,
     RESIDUAL_TIME,
     RESIDUAL_TIME_FULL,
-    TIME,
 )
 from features.covariates import covariate_names
 from features.landmark import LandmarkFeatures
@@ -41,7 +40,6 @@ from models import make_model
 from models.base import SurvivalModel
 from models.pipeline import DEFAULT_HORIZONS, AlarmPolicy, RiskPipeline
 from training.calibration import (
-    calibration_in_the_large,
     calibration_slope,
     net_benefit,
     smooth_calibration,
@@ -90,6 +88,9 @@ class CVResult:
     oof_draws: pd.DataFrame | None = None
     fold_models: list[SurvivalModel] = field(default_factory=list)
     served_calibration: pd.DataFrame | None = None  # per band of days since index
+    # S(t) on the integrated Brier's grid per OOF row (what a stack of this model mixes)
+    oof_surv_grid: np.ndarray | None = None
+    stack_weights: pd.DataFrame | None = None  # a stack's weights per band (training.stacking)
 
 
 def feature_columns(featurizer: LandmarkFeatures) -> list[str]:
@@ -230,6 +231,7 @@ def cross_validate(
         notes=notes,
         oof_draws=None if draws is None else draws[[PATIENT_ID, LANDMARK_DAY, OOF_RISK, FOLD]],
         fold_models=fold_models,
+        oof_surv_grid=surv_grid,
     )
 
 
@@ -403,71 +405,6 @@ def expected_lead_days(
     return float(first.median()) if len(first) else None
 
 
-# Bands of days since index the served risk is checked in: a risk of 0.5 on day 10 must mean
-# what it means on day 600 (the first weeks still see pre-operative marker levels decaying).
-DAY_BANDS: tuple[tuple[str, float, float], ...] = (
-    ("d0_30", 0.0, 30.0),
-    ("d30_182", 30.0, 182.625),
-    ("d182_365", 182.625, 365.25),
-    ("d365_730", 365.25, 730.5),
-    ("d730_plus", 730.5, np.inf),
-)
-
-
-def served_calibration(
-    oof_draws: pd.DataFrame, endpoint: pd.DataFrame, horizon: float
-) -> pd.DataFrame:
-    """Calibration of the out-of-fold risk at every draw, per band of days since index.
-
-    Rows are draws of patients still at risk; the outcome is the endpoint within ``horizon``
-    of the draw (IPCW-free Kaplan–Meier per band, rows of one patient clustered in the slope).
-    One row per band: n, mean predicted, observed (95% CI), their difference, slope (CI), ICI.
-    """
-    ep = endpoint.assign(**{PATIENT_ID: endpoint[PATIENT_ID].astype(str)}).set_index(PATIENT_ID)
-    d = oof_draws.dropna(subset=[OOF_RISK]).copy()
-    d[PATIENT_ID] = d[PATIENT_ID].astype(str)
-    t = d[PATIENT_ID].map(ep[TIME]).to_numpy(dtype=float)
-    e = d[PATIENT_ID].map(ep[EVENT]).to_numpy(dtype=float) > 0
-    s = d[LANDMARK_DAY].to_numpy(dtype=float)
-    d[RESIDUAL_TIME_FULL], d[EVENT_FULL] = t - s, e.astype(int)
-    d = d[t > s]
-    rows = []
-    for band, lo, hi in DAY_BANDS:
-        part = d[(d[LANDMARK_DAY] > lo) & (d[LANDMARK_DAY] <= hi)]
-        row: dict[str, Any] = {"band": band, "n_rows": len(part)}
-        row["n_patients"] = int(part[PATIENT_ID].nunique())
-        if part[EVENT_FULL].sum() >= MIN_BAND_EVENTS:
-            row.update(_band_figures(part, horizon))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-MIN_BAND_EVENTS = 10  # fewer events in a band: its calibration is not estimated
-
-
-def _band_figures(part: pd.DataFrame, horizon: float) -> dict[str, float]:
-    large = calibration_in_the_large(part, OOF_RISK, horizon)
-    out = {k: float(large[k]) for k in ("predicted", "observed", "observed_low", "observed_high")}
-    out["difference"] = float(large["difference"])
-    try:
-        slope = calibration_slope(part, OOF_RISK, horizon)
-        out.update(slope=slope[0], slope_low=slope[1], slope_high=slope[2])
-        out["ici"] = smooth_calibration_errors(smooth_calibration(part, OOF_RISK, horizon))["ici"]
-    except ValueError as exc:  # a band without spread in its risks
-        log.info("calibration slope undefined in a band of days: %s", exc)
-    return out
-
-
-def served_calibration_metrics(table: pd.DataFrame) -> dict[str, float]:
-    """``served_calibration`` flattened into MLflow metric keys ``calib_<band>_<figure>``."""
-    out: dict[str, float] = {}
-    for row in table.to_dict(orient="records"):
-        for key, value in row.items():
-            if key != "band" and isinstance(value, int | float) and np.isfinite(value):
-                out[f"calib_{row['band']}_{key}"] = float(value)
-    return out
-
-
 def operating_point_metrics(alarm: AlarmPolicy) -> dict[str, float]:
     """The packaged alarm rule and its figures as MLflow metric keys ``alarm_<figure>``."""
     out = {"alarm_threshold": float(alarm.threshold), "alarm_confirm": float(alarm.confirm)}
@@ -546,6 +483,39 @@ def fit_pipeline(
     cols = feature_columns(featurizer)
     fitted = table if fit_rows is None else table[np.asarray(fit_rows, dtype=bool)]
     model = clone(build_model(result.name, featurizer, seed)).fit(fitted[cols], _y(fitted))
+    return package_pipeline(
+        cohort,
+        featurizer,
+        result,
+        model,
+        # training medians; NaN for a feature never observed (perturbing to NaN = imputed)
+        reference={str(c): float(v) for c, v in fitted[cols].median(numeric_only=True).items()},
+        seed=seed,
+        horizons=horizons,
+        specificity=specificity,
+        target=target,
+        rows=rows,
+        lookback_days=lookback_days,
+        interval_models=_interval_models(result),
+    )
+
+
+def package_pipeline(
+    cohort: Cohort,
+    featurizer: LandmarkFeatures,
+    result: CVResult,
+    model: SurvivalModel,
+    *,
+    reference: dict[str, float],
+    seed: int = 0,
+    horizons: Sequence[float] = DEFAULT_HORIZONS,
+    specificity: float = 0.9,
+    target: Target | None = None,
+    rows: dict[str, str] | None = None,
+    lookback_days: float = DEFAULT_LOOKBACK_DAYS,
+    interval_models: Sequence[SurvivalModel] = (),
+) -> RiskPipeline:
+    """A fitted model packaged with its alarm rule chosen on ``result``'s out-of-fold risks."""
     hs = tuple(sorted({*horizons, result.horizon_days}))
     if result.oof_draws is not None:
         alarm = course_alarm_policy(
@@ -564,12 +534,11 @@ def fit_pipeline(
         model_name=result.name,
         horizons=hs,
         alarm=alarm,
-        # training medians; NaN for a feature never observed (perturbing to NaN = imputed)
-        reference={str(c): float(v) for c, v in fitted[cols].median(numeric_only=True).items()},
+        reference=dict(reference),
         trained_at=datetime.now(UTC).isoformat(timespec="seconds"),
         cohort_digest=cohort.digest,
         metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
-        interval_models=_interval_models(result),
+        interval_models=list(interval_models),
         rows=dict(rows or {}),
     )
 

@@ -32,11 +32,14 @@ from tracking.vocabulary import (
     OOF_DRAWS,
     OOF_PREDICTIONS,
     OPERATING_POINT,
+    STACK_WEIGHTS,
     TAG_VALUE_LIMIT,
     Tag,
+    stack_weight_key,
 )
 from training.evaluate import CVResult
 from training.plots import png_bytes
+from training.stacking import base_names, packaged_weights
 
 # the packaged featuriser's mixed models (β, D, σ² per marker), when it has the stage
 MIXED_MODELS_ARTIFACT = "features/mixed_models.json"
@@ -67,6 +70,7 @@ def log_model_run(
         mlflow.set_tags(_tags(result, cohort))
         mlflow.log_params(_params(config, result.params))
         mlflow.log_metrics(_finite(result.metrics))
+        mlflow.log_metrics(stack_weight_metrics(result))
         _log_by_landmark(result.by_landmark)
         _log_dataset(cohort)
         for fold in result.fold_metrics:
@@ -86,6 +90,17 @@ def log_model_run(
                 pip_requirements=_requirements(),
             )
         return run.info.run_id
+
+
+def stack_weight_metrics(result: CVResult) -> dict[str, float]:
+    """A stack's packaged weights (fitted on every fold) as metrics, one per band and model."""
+    if result.stack_weights is None:
+        return {}
+    return {
+        stack_weight_key(str(row["band"]), name): float(row[name])
+        for row in packaged_weights(result).to_dict(orient="records")
+        for name in base_names(result)
+    }
 
 
 def _log_mixed_models(result: CVResult) -> None:
@@ -161,6 +176,8 @@ def _log_tables_and_figures(result: CVResult, figures: Mapping[str, Figure | byt
             (folder / OPERATING_POINT).write_text(
                 json.dumps(result.pipeline.alarm.operating_point, indent=2)
             )
+        if result.stack_weights is not None:
+            result.stack_weights.to_csv(folder / STACK_WEIGHTS, index=False)
         if not result.decision_curve.empty:
             result.decision_curve.to_csv(folder / DECISION_CURVE, index=False)
         if "calibration_table" in result.calibration:

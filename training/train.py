@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import multiprocessing
 import time as clock
@@ -22,7 +23,7 @@ from alarms.surveillance import END_DAY, course_table
 from cohort.cohort import Cohort
 from cohort.endpoints import derive_endpoint
 from cohort.records import PatientHistory, history_from_cohort
-from cohort.vocabulary import CTC_TOTAL, DATE, EVENT, LANDMARK_DAY, PATIENT_ID, feature_name
+from cohort.vocabulary import DATE, EVENT, LANDMARK_DAY, PATIENT_ID
 from features.landmark import (
     LandmarkFeatures,
     LandmarkInput,
@@ -34,27 +35,19 @@ from models import MODEL_NAMES
 from models.pipeline import DEFAULT_HORIZONS
 from tracking import locations, registry
 from training import mlflow_runs
-from training.calibration import calibration_table, smooth_calibration
 from training.cv import folds_from_file, patient_folds
+from training.day_bands import served_calibration, served_calibration_metrics
 from training.evaluate import (
-    OOF_RISK,
     VARIANT_SEPARATOR,
     CVResult,
     cross_validate,
     fit_pipeline,
     operating_point_metrics,
-    served_calibration,
-    served_calibration_metrics,
 )
 from training.fold_features import FoldColumns, fold_columns
-from training.plots import (
-    plot_auc_by_landmark,
-    plot_calibration,
-    plot_decision_curve,
-    plot_km_by_group,
-    png_bytes,
-)
 from training.progress import Progress, quiet
+from training.run_figures import cohort_figures, model_figures, rendered
+from training.stacking import STACK, stack_groups, stack_pipeline, stacked_cv
 
 matplotlib.use("Agg")
 log = logging.getLogger(__name__)
@@ -71,7 +64,8 @@ CTC_PREFIX = "ctc"  # CTC markers' codes: ctc_total and its subtypes
 class TrainConfig:
     """Everything that defines a training run; logged verbatim as MLflow params."""
 
-    models: list[str] = field(default_factory=lambda: list(MODEL_NAMES))
+    # "stack": per band of days, weights over the other models' out-of-fold risks
+    models: list[str] = field(default_factory=lambda: [*MODEL_NAMES, STACK])
     horizon_days: float = 365.0
     landmarks: list[float] | None = None
     # Landmarks used for fitting only (a landmark supermodel); metrics come from `landmarks`.
@@ -106,10 +100,10 @@ class TrainResult:
 
 
 def check_config(config: TrainConfig) -> TrainConfig:
-    unknown = [m for m in config.models if m not in MODEL_NAMES]
+    unknown = [m for m in config.models if m not in (*MODEL_NAMES, STACK)]
     if unknown or not config.models:
         raise ValueError(
-            f"unknown model(s) {unknown or config.models!r}; choose from {list(MODEL_NAMES)}"
+            f"unknown model(s) {unknown or config.models!r}; choose from {[*MODEL_NAMES, STACK]}"
         )
     if not config.horizon_days > 0:
         raise ValueError(f"--horizon must be > 0 days, got {config.horizon_days!r}")
@@ -128,6 +122,7 @@ def check_config(config: TrainConfig) -> TrainConfig:
     if config.fit_on not in FIT_ON:
         raise ValueError(f"--fit-on must be one of {list(FIT_ON)}, got {config.fit_on!r}")
     alarm_target(config)  # checks the false-alarm rate
+    stack_groups(config.models, feature_sets(config))  # a stack needs other models
     if not config.lookback_days > 0:
         raise ValueError(f"--lookback must be > 0 days, got {config.lookback_days!r}")
     return config
@@ -295,17 +290,20 @@ def train(
         _ModelJob(name, cohort, table, featurizer, folds, config, evaluate_at, rows, per_fold)
         for name, featurizer in _variants(cohort, config, rows)
     ]
-    n = len(jobs)
-    results, run_ids = [], {}
+    stacks = stack_groups(config.models, feature_sets(config))
+    n = len(jobs) + len(stacks)
+    results: list[CVResult] = []
+    run_ids: dict[str, str] = {}
     say(f"training {n} model(s)", 0.0)
     with _model_runs(jobs, workers) as outcomes:
         # while the workers start: open (maybe create) the store, draw the shared figures
         uri = locations.use_tracking(tracking_uri, experiment)
         scored = table[rows.scored]
-        shared_figures = _rendered(_cohort_figures(scored, cohort, config.horizon_days))
+        shared_figures = rendered(cohort_figures(scored, cohort, config.horizon_days))
         example = _input_example(cohort)
         params = _config_params(config, rows)
-        for i, done in enumerate(outcomes):
+        trained = itertools.chain(outcomes, _stacks(cohort, config, stacks, results))
+        for i, done in enumerate(trained):
             started = clock.perf_counter()
             figures = {**shared_figures, **done.figures}
             run_ids[done.result.name] = mlflow_runs.log_model_run(
@@ -333,12 +331,13 @@ def _variants(
 ) -> list[tuple[str, LandmarkFeatures]]:
     """Each (run name, featuriser): one per model, or per model and feature set."""
     sets = feature_sets(config)
+    models = [m for m in config.models if m != STACK]  # the stack is built from their results
     if len(sets) == 1 and sets[0] == ("mixed" if rows.featurizer.mixed else "summary"):
-        return [(name, rows.featurizer) for name in config.models]
+        return [(name, rows.featurizer) for name in models]
     points = rows.table[[PATIENT_ID, LANDMARK_DAY]]
     by_set = {f: set_featurizer(cohort, f, points) for f in sets}
     out = []
-    for name in config.models:
+    for name in models:
         # the baseline reads no marker: one run whatever the feature set
         chosen = sets[:1] if name == "baseline" or len(sets) == 1 else sets
         out += [(name if len(sets) == 1 else variant_name(name, f), by_set[f]) for f in chosen]
@@ -452,19 +451,54 @@ def _cross_validate_and_refit(job: _ModelJob) -> _Trained:
         rows=None if job.rows is None else job.rows.describe(),
         lookback_days=config.lookback_days,
     )
+    return _finished(result, job.cohort, config, seconds, started, "refit")
+
+
+def _finished(
+    result: CVResult,
+    cohort: Cohort,
+    config: TrainConfig,
+    seconds: dict[str, float],
+    started: float,
+    phase: str,
+) -> _Trained:
+    """A packaged model's alarm figures, serving time, served calibration and figures."""
+    assert result.pipeline is not None
     result.metrics.update(operating_point_metrics(result.pipeline.alarm))
-    result.metrics["serve_ms"] = _serve_ms(result.pipeline, job.cohort)
+    result.metrics["serve_ms"] = _serve_ms(result.pipeline, cohort)
     if result.oof_draws is not None:
-        endpoint = derive_endpoint(job.cohort.outcomes, job.cohort.manifest.endpoint, None)
+        endpoint = derive_endpoint(cohort.outcomes, cohort.manifest.endpoint, None)
         result.served_calibration = served_calibration(
             result.oof_draws, endpoint, config.horizon_days
         )
         result.metrics.update(served_calibration_metrics(result.served_calibration))
-    seconds["refit"] = clock.perf_counter() - started
+    seconds[phase] = clock.perf_counter() - started
     started = clock.perf_counter()
-    figures = _rendered(_model_figures(result))
+    figures = rendered(model_figures(result))
     seconds["figures"] = clock.perf_counter() - started
     return _Trained(result, figures, seconds)
+
+
+def _stacks(
+    cohort: Cohort, config: TrainConfig, stacks: dict[str, list[str]], results: list[CVResult]
+) -> Iterator[_Trained]:
+    """Each stack, built in this process once the models it combines are in ``results``."""
+    for name, bases in stacks.items():
+        started = clock.perf_counter()
+        by_name = {r.name: r for r in results}
+        members = [by_name[b] for b in bases]
+        result = stacked_cv(name, members, n_boot=config.n_boot, seed=config.seed)
+        result.pipeline = stack_pipeline(
+            cohort,
+            result,
+            members,
+            seed=config.seed,
+            horizons=config.serving_horizons,
+            target=alarm_target(config),
+            specificity=config.specificity,
+            lookback_days=config.lookback_days,
+        )
+        yield _finished(result, cohort, config, {}, started, "stack")
 
 
 SERVE_TIMING_CALLS = 15
@@ -484,11 +518,6 @@ def _serve_ms(pipeline: Any, cohort: Cohort) -> float:
         pipeline.assess(history)
         times.append(clock.perf_counter() - start)
     return float(np.median(times) * 1000)
-
-
-def _rendered(figures: dict[str, Any]) -> dict[str, bytes]:
-    """Figures as PNG bytes: rendered once, picklable, logged to any number of runs."""
-    return {name: png_bytes(fig) for name, fig in figures.items()}
 
 
 def _phases(seconds: dict[str, float]) -> str:
@@ -537,53 +566,6 @@ def _input_example(cohort: Cohort) -> list[dict[str, Any]] | None:
     history = history_from_cohort(cohort, pid)
     last = max(m.date for m in history.measurements if m.date)
     return [history.model_copy(update={"as_of": last}).model_dump(exclude_none=True)]
-
-
-def _model_figures(result: CVResult) -> dict[str, Any]:
-    figs: dict[str, Any] = {}
-    if not result.by_landmark.empty:
-        figs["auc_by_landmark"] = plot_auc_by_landmark(
-            {result.name: result.by_landmark}, horizon_days=result.horizon_days
-        )
-    smooth = result.calibration.pop("smooth", None)  # fitted for the ICI, unless it failed there
-    try:
-        grouped = calibration_table(result.oof, OOF_RISK, result.horizon_days)
-        if smooth is None:
-            smooth = smooth_calibration(result.oof, OOF_RISK, result.horizon_days)
-        result.calibration["calibration_table"] = grouped
-        figs["calibration"] = plot_calibration(grouped, smooth, horizon_days=result.horizon_days)
-    except ValueError as exc:
-        result.notes.append(f"calibration plot: {exc}")
-    if not result.decision_curve.empty:
-        figs["decision_curve"] = plot_decision_curve({result.name: result.decision_curve})
-    return figs
-
-
-def primary_marker(cohort: Cohort) -> tuple[str, float] | None:
-    """The marker with a clinical cut-off to stratify by (CTC first), if any."""
-    specs = cohort.manifest.markers
-    ordered = [CTC_TOTAL, *sorted(m for m in specs if m != CTC_TOTAL)]
-    for marker in ordered:
-        if marker in specs and specs[marker].positive_at is not None:
-            return marker, float(specs[marker].positive_at)  # type: ignore[arg-type]
-    return None
-
-
-def _cohort_figures(table: pd.DataFrame, cohort: Cohort, horizon: float) -> dict[str, Any]:
-    """Kaplan–Meier from the first landmark by marker status (e.g. CTC ≥ 2 vs < 2)."""
-    found = primary_marker(cohort)
-    if found is None:
-        return {}
-    marker, cut = found
-    col = feature_name(marker, "last")
-    first = table[table[LANDMARK_DAY] == table[LANDMARK_DAY].min()].copy()
-    first = first[np.isfinite(first[col])]
-    if first.empty or first[col].ge(cut).nunique() < 2:
-        return {}
-    status = f"{marker} ≥ {cut:g}"
-    first[status] = np.where(first[col] >= cut, "positive", "negative")
-    title = f"Recurrence-free by {marker} status at day {first[LANDMARK_DAY].iloc[0]:g}"
-    return {"km_by_marker_status": plot_km_by_group(first, status, title=title)}
 
 
 def summary_rows(results: Sequence[CVResult]) -> pd.DataFrame:

@@ -1,0 +1,52 @@
+"""``ctcmon train`` with the stack: it competes in the comparison, its weights per band of
+days since index are printed (whole, when piped) and logged to MLflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from tracking.vocabulary import STACK_WEIGHTS, evaluation_artifact, stack_weight_key
+from training.stacking import BAND_NAMES
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_stack_is_compared_with_its_weights_per_band_printed_whole(
+    stack_store: dict[str, Any],
+) -> None:
+    out = stack_store["stdout"]
+    assert "…" not in out  # piped: neither table is cut to 80 columns
+    rows = [line.strip("│ ").split()[0] for line in out.splitlines() if line.startswith("│")]
+    assert {"cox", "xgb_cox", "stack"} <= set(rows)
+    header = next(line for line in out.splitlines() if "chosen on" in line)
+    assert "cox" in header and "xgb_cox" in header
+    for band in BAND_NAMES:
+        assert any(line.startswith(f"│ {band} ") for line in out.splitlines()), band
+
+
+def test_the_stack_s_weights_are_logged_as_metrics_and_a_table(
+    stack_store: dict[str, Any],
+) -> None:
+    client = MlflowClient(tracking_uri=stack_store["uri"])
+    run = client.get_run(stack_store["run_id"])
+    assert run.data.params["model.base_models"] == "cox,xgb_cox"
+    weights = np.array(
+        [
+            [run.data.metrics[stack_weight_key(band, m)] for m in ("cox", "xgb_cox")]
+            for band in BAND_NAMES
+        ]
+    )
+    assert (weights >= 0).all()
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-6)
+    path = client.download_artifacts(run.info.run_id, evaluation_artifact(STACK_WEIGHTS))
+    table = pd.read_csv(path)
+    packaged = table[table["fitted_on"] == "every fold"]
+    np.testing.assert_allclose(packaged[["cox", "xgb_cox"]].to_numpy(), weights, atol=1e-6)
+    assert set(table["fitted_on"]) == {"every fold", *(f"all but fold {k}" for k in (1, 2, 3))}
+    for metric in ("auc", "brier", "integrated_brier", "alarm_sensitivity", "serve_ms"):
+        assert np.isfinite(run.data.metrics[metric]), metric
