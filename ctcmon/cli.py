@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,6 +62,13 @@ def main_callback(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    # MLflow narrates its own steps at INFO (creating tables, inferring the signature); a
+    # newcomer's output is ctcmon's progress and summary, MLflow's warnings still show. MLflow
+    # sets its logger's level when first imported (and in training's worker processes), from
+    # this variable; an explicit setting by the user wins.
+    mlflow_level = "INFO" if verbose else "WARNING"
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", mlflow_level)
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
 
 
 @app.command()

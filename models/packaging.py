@@ -1,38 +1,77 @@
 """The packaged model: a RiskPipeline as an MLflow pyfunc whose input is patient histories.
 
-Serving loads exactly this artifact (``load_pipeline``) and calls the pipeline directly;
-other MLflow consumers (``mlflow models serve``, batch ``pyfunc.predict``) go through
-``predict``, whose typed signature MLflow derives from the pydantic records. The code is
-referenced by import: ctcmon must be installed where the model is loaded.
+The model is logged *from code* (MLflow's models-from-code): the artifact holds
+``pyfunc_code.py``, which builds an empty ``CtcmonRiskModel``, and the fitted pipeline as a
+joblib file that ``load_context`` reads back. The code is referenced by import (ctcmon must
+be installed where the model is loaded); only the fitted pipeline is serialised. Serving
+loads exactly this artifact (``load_pipeline``) and calls the pipeline directly; other MLflow
+consumers (``mlflow models serve``, batch ``pyfunc.predict``) go through ``predict``, whose
+signature MLflow derives from the typed records (``PatientHistory`` in, ``PipelineAssessment``
+out).
 """
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Any
 
+import joblib
 import mlflow
 from mlflow.exceptions import MlflowException
-from mlflow.pyfunc import PythonModel
+from mlflow.models.model import ModelInfo
+from mlflow.pyfunc import PythonModel, PythonModelContext
 
 from cohort.records import PatientHistory
+from models.assessment import PipelineAssessment
 from models.pipeline import RiskPipeline
 
 MODEL_ARTIFACT = "model"
+PIPELINE_ARTIFACT = "pipeline"  # the joblib file of the fitted RiskPipeline
+MODEL_CODE = Path(__file__).with_name("pyfunc_code.py")
 
 
 class CtcmonRiskModel(PythonModel):
     """pyfunc wrapper: list of patient histories in, list of assessments out."""
 
-    def __init__(self, pipeline: RiskPipeline) -> None:
-        self.pipeline = pipeline
+    def __init__(self, pipeline: RiskPipeline | None = None) -> None:
+        self._pipeline = pipeline
+
+    def load_context(self, context: PythonModelContext) -> None:
+        if self._pipeline is None:
+            self._pipeline = joblib.load(context.artifacts[PIPELINE_ARTIFACT])
+
+    @property
+    def pipeline(self) -> RiskPipeline:
+        if self._pipeline is None:
+            raise ValueError("the packaged model's pipeline was not loaded (no load_context)")
+        return self._pipeline
 
     # MLflow 3 lets ``predict`` omit the context argument and derives the signature from
     # these type hints; mypy only sees the older base signature.
     def predict(  # type: ignore[override]
-        self, model_input: list[PatientHistory], params: dict[str, Any] | None = None
-    ) -> list[dict[str, Any]]:
+        self, model_input: list[PatientHistory], params: dict[str, str] | None = None
+    ) -> list[PipelineAssessment]:
         """One assessment per history, as of its ``as_of`` date."""
-        return [self.pipeline.assess(h) for h in model_input]
+        return [PipelineAssessment.model_validate(self.pipeline.assess(h)) for h in model_input]
+
+
+def log_pipeline(
+    pipeline: RiskPipeline,
+    input_example: list[dict[str, Any]] | None,
+    pip_requirements: list[str],
+) -> ModelInfo:
+    """Log ``pipeline`` to the active run as ``model`` (models from code + a joblib file)."""
+    with tempfile.TemporaryDirectory(prefix="ctcmon-model-") as tmp:
+        path = Path(tmp) / "pipeline.joblib"
+        joblib.dump(pipeline, path)
+        return mlflow.pyfunc.log_model(
+            name=MODEL_ARTIFACT,
+            python_model=MODEL_CODE,
+            artifacts={PIPELINE_ARTIFACT: str(path)},
+            input_example=input_example,
+            pip_requirements=pip_requirements,
+        )
 
 
 def load_pipeline(model_uri: str) -> RiskPipeline:

@@ -13,7 +13,9 @@ from cohort.records import (
     PatientHistory,
     PatientRecord,
 )
+from models import assessment
 from models.alarm import OperatingPoint
+from models.assessment import PipelineAssessment
 
 __all__ = [
     "Assessment",
@@ -86,21 +88,8 @@ class ErrorOut(BaseModel):
     detail: str | list[Problem]
 
 
-class ImagingAdvice(BaseModel):
-    last_imaging_date: str | None
-    next_imaging_date: str | None
-    days_to_next_imaging: float | None = None
-    risk_before_next_imaging: float | None
+class ImagingAdvice(assessment.ImagingAdvice):
     recommendation: Literal["bring_imaging_forward", "keep_schedule"]
-    expected_lead_days: float | None
-
-
-class Driver(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    feature: str
-    value: float | None = None
-    effect: str
 
 
 class ModelRef(BaseModel):
@@ -109,41 +98,11 @@ class ModelRef(BaseModel):
     algorithm: str | None = None
 
 
-class AlarmRule(BaseModel):
-    """The rule that set ``alarm``: risk at ``horizon_days`` ≥ ``threshold`` at ``confirm``
-    consecutive post-index draws (the latest included)."""
-
-    threshold: float
-    confirm: int = 1
-    horizon_days: float
-    operating_point: OperatingPoint | None = None
-
-
-class RiskInterval(BaseModel):
-    low: float
-    high: float
-
-
-class Assessment(BaseModel):
+class Assessment(PipelineAssessment):
     """The recurrence risk after a draw and what it means for imaging, with its provenance."""
 
-    model_config = ConfigDict(extra="allow")
-
-    patient_id: str
-    as_of: str
-    risk: dict[str, float] = Field(description="risk of recurrence by horizon in days")
     risk_band: Literal["low", "intermediate", "high"]
-    alarm: bool
-    alarm_threshold: float
-    alarm_horizon_days: float
-    alarm_rule: AlarmRule | None = None
-    risk_interval: dict[str, RiskInterval] = Field(
-        default_factory=dict,
-        description="95% interval of each risk by horizon (grouped jackknife over the "
-        "cross-validation's fold models); empty for models packaged without fold models",
-    )
     imaging: ImagingAdvice
-    drivers: list[Driver]
     model: ModelRef
     assessment_id: str
     issued_at: str

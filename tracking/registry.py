@@ -29,13 +29,28 @@ def best_run(run_ids: dict[str, str], metrics: dict[str, dict[str, float]], metr
 
 def register_champion(run_id: str, metric: str, value: float) -> str:
     """Register the run's model as ``ctcmon-recurrence`` and move alias ``champion`` to it."""
-    version = mlflow.register_model(f"runs:/{run_id}/{MODEL_ARTIFACT}", REGISTERED_MODEL)
     client = MlflowClient()
+    if not client.search_registered_models(f"name = '{REGISTERED_MODEL}'"):
+        client.create_registered_model(REGISTERED_MODEL)
+    source, model_id = _model_source(client, run_id)
+    version = client.create_model_version(
+        REGISTERED_MODEL, source, run_id=run_id, model_id=model_id
+    )
     client.set_registered_model_alias(REGISTERED_MODEL, CHAMPION, version.version)
     client.set_model_version_tag(
         REGISTERED_MODEL, version.version, "selected_by", f"{metric}={value:.4f}"
     )
     return str(version.version)
+
+
+def _model_source(client: MlflowClient, run_id: str) -> tuple[str, str | None]:
+    """The run's logged model as ``models:/<model id>`` and its id (MLflow 3 keeps logged
+    models outside the run's artifacts), or the run's ``model`` folder when it has none."""
+    outputs = client.get_run(run_id).outputs
+    ids = [o.model_id for o in (outputs.model_outputs if outputs else [])]
+    if ids:
+        return f"models:/{ids[-1]}", ids[-1]
+    return f"{client.get_run(run_id).info.artifact_uri}/{MODEL_ARTIFACT}", None
 
 
 def comparison_table(

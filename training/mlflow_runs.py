@@ -18,7 +18,7 @@ from mlflow.data.pandas_dataset import from_pandas
 
 from cohort.cohort import Cohort
 from features.mixed import MIXED_MODEL_TEXT
-from models.packaging import MODEL_ARTIFACT, CtcmonRiskModel
+from models.packaging import log_pipeline
 from tracking.locations import git_commit
 from tracking.vocabulary import (
     CALIBRATION_BY_DAY_BAND,
@@ -79,16 +79,7 @@ def log_model_run(
                 mlflow.log_metrics(_finite({k: v for k, v in fold.items() if k != "fold"}))
         _log_tables_and_figures(result, figures)
         _log_mixed_models(result)
-        with warnings.catch_warnings():
-            # The assessment's nested fields (risk by horizon, imaging, drivers) are typed
-            # ``Any`` for MLflow; the pipeline itself validates its input histories.
-            warnings.filterwarnings("ignore", message=".*Any type hint is inferred as AnyType")
-            mlflow.pyfunc.log_model(
-                name=MODEL_ARTIFACT,
-                python_model=CtcmonRiskModel(result.pipeline),
-                input_example=input_example,
-                pip_requirements=_requirements(),
-            )
+        log_pipeline(result.pipeline, input_example, _requirements())
         return run.info.run_id
 
 

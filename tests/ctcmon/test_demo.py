@@ -18,7 +18,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     workdir = tmp_path_factory.mktemp("demo") / "out"
     res = ctcmon("demo", "--workdir", workdir, "--patients", "300", "--seed", "3")
     assert res.returncode == 0, res.stderr
-    return workdir, {"text": res.stdout}
+    return workdir, {"text": res.stdout, "stderr": res.stderr}
+
+
+def test_the_demo_prints_ctcmon_s_own_output_only(demo: tuple[Path, dict]) -> None:
+    """No MLflow narration or serialisation warnings for a newcomer (issue #14 item 7):
+    the model is logged from code with a typed signature, not cloudpickled with ``Any``."""
+    assert demo[1]["stderr"].strip() == ""
 
 
 def test_the_demo_summary_names_the_champion_its_gain_and_both_lead_times(
@@ -34,7 +40,8 @@ def test_the_demo_summary_names_the_champion_its_gain_and_both_lead_times(
 
 def test_the_demo_leaves_a_registered_champion_and_its_reports(demo: tuple[Path, dict]) -> None:
     workdir = demo[0]
-    client = MlflowClient(tracking_uri=f"sqlite:///{(workdir / 'mlflow.db').as_posix()}")
+    uri = f"sqlite:///{(workdir / 'mlflow.db').as_posix()}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champion = client.get_model_version_by_alias("ctcmon-recurrence", "champion")
     assert str(champion.version) == "1"
     for report in ("describe/report.html", "leadtime/report.html"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,8 @@ def test_the_champion_scores_a_raw_patient_history(trained_store: dict[str, Any]
     pid = str(cohort.measurements[PATIENT_ID].iloc[0])
     history = history_from_cohort(cohort, pid, as_of="2030-01-01").model_dump(exclude_none=True)
     model = mlflow.pyfunc.load_model(f"models:/{REGISTERED_MODEL}@{CHAMPION}")
-    (assessment,) = model.predict([history])
+    (record,) = model.predict([history])
+    assessment = record.model_dump()
     assert set(assessment["risk"]) == {"180", "365", "730"}
     assert (
         0
@@ -100,7 +102,12 @@ def test_the_champion_scores_a_raw_patient_history(trained_store: dict[str, Any]
         <= 1
     )
     assert assessment["imaging"]["recommendation"] in {"bring_imaging_forward", "keep_schedule"}
-    assert model.metadata.signature is not None
+    # logged from code with a typed signature: every output field has a type MLflow checks
+    signature = model.metadata.signature
+    assert signature is not None and signature.outputs is not None
+    outputs = json.dumps(signature.outputs.to_dict())
+    assert '"any"' not in outputs.lower() and '"risk_interval"' in outputs
+    assert model.metadata.flavors["python_function"].get("model_code_path")
 
 
 def test_the_packaged_pipeline_round_trips_through_mlflow(trained_store: dict[str, Any]) -> None:
