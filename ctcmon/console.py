@@ -138,3 +138,55 @@ def progress(
             bar.update(task, description=desc, completed=fraction if fraction is not None else None)
 
         yield update
+
+
+def parse_days(text: str | None, what: str) -> list[float] | None:
+    """``"90,180,365"`` → [90.0, 180.0, 365.0]; a clear error naming the bad item otherwise."""
+    if text is None:
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"{what}: expected comma-separated days, got {text!r}")
+    values = []
+    for item in items:
+        try:
+            value = float(item)
+        except ValueError:
+            raise ValueError(f"{what}: {item!r} is not a number of days (in {text!r})") from None
+        if value < 0:
+            raise ValueError(f"{what}: days must be >= 0, got {item!r}")
+        values.append(value)
+    return values
+
+
+def records(table: Any) -> list[dict[str, Any]]:
+    import math
+
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
+
+
+def write_table_atomically(table: Any, path: Path) -> None:
+    """Write to a temp file beside ``path`` then rename: never a half-written table."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def as_dict(obj: Any) -> dict[str, Any]:
+    from dataclasses import asdict, is_dataclass
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return obj
+    fail(f"unexpected result type {type(obj).__name__}")

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import typer
 
-from ctcmon.cli import parse_days
+from ctcmon.console import parse_days
 
 
 def ctcmon(*args: str | Path) -> subprocess.CompletedProcess[str]:
