@@ -121,8 +121,24 @@ class RandomSurvivalForestModel(SurvivalModel):
 
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
         forest = self.pipeline_[-1]
-        curves = forest.predict_survival_function(self.pipeline_[:-1].transform(X), True)
+        curves = forest_survival(forest, self.pipeline_[:-1].transform(X))
         return np.asarray(step_lookup(forest.unique_times_, curves, times, 1.0), dtype=float)
+
+
+def forest_survival(forest: Any, X: FloatArray) -> FloatArray:
+    """``forest.predict_survival_function(X, return_array=True)``: the mean of the trees'
+    Kaplan–Meier curves at ``unique_times_``, read from each tree's node values directly.
+
+    scikit-survival checks the input and dispatches a joblib call per tree: on the service's
+    one-row calls that overhead was 15 ms of a 200-tree forest's 16 ms (measured under a
+    load average of 3); the input here is already imputed and finite. A test pins it to the
+    library's result (``tree_`` is scikit-learn's fitted tree, as scikit-survival reads it).
+    """
+    x32 = np.ascontiguousarray(X, dtype=np.float32)
+    total = np.zeros((len(x32), len(forest.unique_times_)))
+    for tree in forest.estimators_:
+        total += tree.tree_.predict(x32)[..., 1]
+    return np.asarray(total / len(forest.estimators_), dtype=float)
 
 
 class _FastCoxPH(CoxPH):

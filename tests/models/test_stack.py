@@ -73,6 +73,9 @@ def test_served_survival_and_drivers_match_the_plain_predictions(data, fitted) -
     surv, effects = stack.survival_and_contributions(x, ref, [365.0, 180.0])
     np.testing.assert_allclose(surv, stack.predict_survival_matrix(x, [365.0, 180.0]))
     np.testing.assert_allclose(effects, stack.contributions_matrix(x, ref), atol=1e-12)
+    # the drivers are those of the model with the largest weight (xgb_cox: its tree SHAP)
+    assert stack.lead_model(x) is fitted[1][1]
+    np.testing.assert_allclose(effects, fitted[1][1].contributions_matrix(x, ref), atol=1e-12)
 
 
 def test_models_without_weight_in_any_band_are_dropped(fitted) -> None:

@@ -20,6 +20,10 @@ def test_forest_survival_equals_scikit_survivals_curve_at_its_times(fitted, test
     np.testing.assert_allclose(
         model.predict_survival(X, times), expected[:, : len(times)], rtol=1e-12
     )
+    # the service's one-row call reads the same curve
+    np.testing.assert_allclose(
+        model.predict_survival(X.head(1), times), expected[:1, : len(times)], rtol=1e-12
+    )
 
 
 def test_boosting_matches_scikit_survivals_own_implementation(train, test_data):
