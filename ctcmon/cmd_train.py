@@ -237,8 +237,23 @@ def compare(
         )
         return
     _print_comparison(table)
+    for row in table.to_dict(orient="records"):
+        weights = registry.packaged_stack_weights(str(row["run_id"])) if _is_stack(row) else None
+        if weights is not None:
+            _print_stack_weights(str(row["model"]), weights, _weight_columns(weights))
     if champ:
         out.print(f"champion: {champ['name']} version {champ['version']} (run {champ['run_id']})")
+
+
+def _is_stack(row: dict[str, Any]) -> bool:
+    from training.stacking import STACK
+
+    return str(row["model"]).partition("/")[0] == STACK
+
+
+def _weight_columns(weights: Any) -> list[str]:
+    """The models of a packaged weights table: every column but the band's own figures."""
+    return [c for c in weights.columns if c not in ("band", "n_rows", "n_events", "weights_from")]
 
 
 def predict(

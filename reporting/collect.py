@@ -31,6 +31,7 @@ from tracking.vocabulary import (
     METRICS_BY_FOLD,
     METRICS_BY_LANDMARK,
     NOTES_SEPARATOR,
+    STACK_WEIGHTS,
     Tag,
     evaluation_artifact,
 )
@@ -45,6 +46,7 @@ EVALUATION: Final = {
     "calibration": CALIBRATION_TABLE,
     "decision_curve": DECISION_CURVE,
     "calibration_by_day_band": CALIBRATION_BY_DAY_BAND,
+    "stack_weights": STACK_WEIGHTS,
 }
 DPI: Final = 100
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from models.packaging import MODEL_ARTIFACT
 from tracking.locations import CHAMPION, DEFAULT_EXPERIMENT, REGISTERED_MODEL
-from tracking.vocabulary import Tag
+from tracking.vocabulary import STACK_PACKAGED, STACK_WEIGHTS, Tag, evaluation_artifact
 
 # higher is better for these; lower for the rest
 HIGHER_IS_BETTER = {"auc", "harrell_c", "uno_c"}
@@ -110,6 +112,21 @@ def _tidy(runs: pd.DataFrame) -> pd.DataFrame:
         key = f"metrics.{col}"
         out[col] = runs.get(key, np.nan)
     return out.sort_values("auc", ascending=False, na_position="last").reset_index(drop=True)
+
+
+def packaged_stack_weights(run_id: str) -> pd.DataFrame | None:
+    """A stack run's packaged weights per band (its ``evaluation/stack_weights.csv`` rows
+    fitted on every fold), or None for a run that is not a stack's."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=evaluation_artifact(STACK_WEIGHTS), dst_path=tmp
+            )
+        except (MlflowException, OSError):
+            return None
+        table = pd.read_csv(path)
+    packaged = table[table["fitted_on"] == STACK_PACKAGED].drop(columns="fitted_on")
+    return packaged.reset_index(drop=True)
 
 
 def champion_version() -> dict[str, Any] | None:

@@ -72,6 +72,7 @@ OPERATING_POINT: Final = "operating_point.json"  # the packaged alarm rule's fig
 # a stack's weights per band of days since index: the packaged ones and each fold's
 STACK_WEIGHTS: Final = "stack_weights.csv"
 STACK_WEIGHT_PREFIX: Final = "stack_weight"
+STACK_PACKAGED: Final = "every fold"  # ``fitted_on`` of the packaged weights' rows
 
 
 def stack_weight_key(band: str, model: str) -> str:

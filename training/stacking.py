@@ -42,6 +42,7 @@ from cohort.vocabulary import (
 )
 from models.pipeline import DEFAULT_HORIZONS, RiskPipeline
 from models.stack import WEIGHT_TOLERANCE, StackModel
+from tracking.vocabulary import STACK_PACKAGED
 from training.day_bands import DAY_BANDS
 from training.evaluate import (
     OOF_RISK,
@@ -63,7 +64,7 @@ BAND_EDGES: tuple[float, ...] = tuple(hi for _, _, hi in DAY_BANDS[:-1])
 # fewer events among a band's rows: the band takes the weights fitted on every band's rows
 MIN_BAND_EVENTS = 20
 POOLED = "pooled"
-PACKAGED = "every fold"  # ``fitted_on`` of the packaged weights' rows
+PACKAGED = STACK_PACKAGED
 
 
 def band_index(days: Any) -> np.ndarray:

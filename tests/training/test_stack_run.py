@@ -50,3 +50,14 @@ def test_the_stack_s_weights_are_logged_as_metrics_and_a_table(
     assert set(table["fitted_on"]) == {"every fold", *(f"all but fold {k}" for k in (1, 2, 3))}
     for metric in ("auc", "brier", "integrated_brier", "alarm_sensitivity", "serve_ms"):
         assert np.isfinite(run.data.metrics[metric]), metric
+
+
+def test_compare_reads_the_stack_s_weights_back_from_mlflow(stack_store: dict[str, Any]) -> None:
+    from tests.ctcmon.test_cli import ctcmon
+
+    res = ctcmon("compare", "--experiment", "stack", "--tracking-uri", stack_store["uri"])
+    assert res.returncode == 0, res.stderr
+    assert "…" not in res.stdout
+    assert "stack: weights per band of days since index" in res.stdout
+    header = next(line for line in res.stdout.splitlines() if "chosen on" in line)
+    assert "cox" in header and "xgb_cox" in header
