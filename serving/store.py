@@ -9,12 +9,18 @@ are append-only: no code path updates or deletes them, and a database trigger re
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: writers of one process still queue
+    fcntl = None  # type: ignore[assignment]
 
 from sqlalchemy import (
     JSON,
@@ -296,10 +302,11 @@ class Store:
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.writer, expire_on_commit=False)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
-        # SQLite's busy handler (backing off up to 100 ms): threads of this process queue on
-        # a lock instead, handed over at once. PostgreSQL writers need no such queue.
+        # SQLite's busy handler (backing off up to 100 ms, holding up its worker's event
+        # loop): writers of every process and thread queue on a lock instead, handed over
+        # at once. PostgreSQL writers need no such queue.
         self._write_turn: AbstractContextManager[Any] = (
-            threading.Lock() if self.is_sqlite else nullcontext()
+            WriteTurn(_sqlite_file(url)) if self.is_sqlite else nullcontext()
         )
 
     def _engine(self, *, write: bool, synchronous: str, pool_size: int) -> Engine:
@@ -351,9 +358,65 @@ class Store:
         return True
 
     def dispose(self) -> None:
+        if isinstance(self._write_turn, WriteTurn):
+            self._write_turn.close()
         self.engine.dispose()
         if self.writer is not self.engine:
             self.writer.dispose()
+
+
+class WriteTurn:
+    """One SQLite writer at a time across the processes and threads of this machine.
+
+    A thread lock orders this process's threads; an exclusive ``flock`` on a file beside the
+    database (``<database>.write-lock``) orders the processes (``ctcmon serve --workers N``).
+    The kernel hands a released lock to a waiter at once and releases it if its process
+    dies (``kill -9``), so no writer sleeps in SQLite's busy handler and none is stranded.
+    Without ``fcntl`` (not POSIX) or a file (``:memory:``) only the thread lock applies.
+    """
+
+    def __init__(self, database: Path | None) -> None:
+        self._thread = threading.Lock()
+        self._path = None if fcntl is None or database is None else Path(f"{database}.write-lock")
+        self._fd: int | None = None
+        self._pid = 0
+
+    def _file(self) -> int:
+        if self._fd is None or self._pid != os.getpid():  # a forked worker opens its own
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)  # type: ignore[arg-type]
+            self._pid = os.getpid()
+        return self._fd
+
+    def __enter__(self) -> WriteTurn:
+        self._thread.acquire()
+        if self._path is not None:
+            try:
+                fcntl.flock(self._file(), fcntl.LOCK_EX)
+            except BaseException:
+                self._thread.release()
+                raise
+        return self
+
+    def close(self) -> None:
+        """Close this process's lock file (the lock itself is never held between writes)."""
+        with self._thread:
+            if self._fd is not None and self._pid == os.getpid():
+                os.close(self._fd)
+            self._fd = None
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._path is not None and self._fd is not None:
+                fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread.release()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
 
 
 def _make_sqlite_parent(url: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -110,11 +110,12 @@ def _history_timing(history: PatientHistory, max_days_before_index: int) -> list
     if index is None:
         return []  # the contract reports it
     problems = []
-    if index > today():
+    now = today()
+    if index > now:
         msg = f"index date {index} is in the future"
         problems.append(Problem(PATIENTS, None, INDEX_DATE, msg))
     as_of = parse_date(history.as_of)
-    if as_of is not None and as_of > today():
+    if as_of is not None and as_of > now:
         problems.append(Problem(AS_OF, None, None, f"as_of {as_of} is in the future"))
     if as_of is not None and as_of < index:
         msg = f"as_of {as_of} is before the index date ({index})"
@@ -123,10 +124,16 @@ def _history_timing(history: PatientHistory, max_days_before_index: int) -> list
         (MEASUREMENTS_FILE, "draw", [m.date for m in history.measurements]),
         (IMAGING_FILE, "scan", [i.date for i in history.imaging]),
     ]
+    # a draw's many values share its date: each distinct date is parsed and placed once, and
+    # only the rows of a date outside [index − window, today] get their problems written
+    earliest = index - timedelta(days=max_days_before_index)
+    seen: dict[str, date | None] = {}
     for file, what, dates in dated:
         for row, text in enumerate(dates, start=ROW_OFFSET):
-            when = parse_date(text)
-            if when is not None:
+            if text is None:
+                continue
+            when = seen[text] if text in seen else seen.setdefault(text, parse_date(text))
+            if when is not None and not earliest <= when <= now:
                 problems += timing_problems(
                     file, row, DATE, what, when, index, max_days_before_index
                 )

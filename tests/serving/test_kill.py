@@ -46,6 +46,7 @@ def test_killing_the_server_mid_load_loses_no_acknowledged_write(
     proc = start_serve(port, env, tmp_path / "server.log")
     acked: list[tuple[str, str, str]] = []
     refused: list[int] = []
+    registered: list[str] = []
     stop = threading.Event()
 
     def client(i: int) -> None:
@@ -57,6 +58,7 @@ def test_killing_the_server_mid_load_loses_no_acknowledged_write(
                 ).status_code
                 == 201
             )
+            registered.append(pid)
             day = date(2023, 1, 2)
             while not stop.is_set():
                 try:
@@ -73,8 +75,12 @@ def test_killing_the_server_mid_load_loses_no_acknowledged_write(
     for t in threads:
         t.start()
     deadline = time.monotonic() + 90
-    while len(acked) < 3 * N_CLIENTS and time.monotonic() < deadline:
-        time.sleep(0.05)  # kill while writes are in flight, after some were acknowledged
+    # kill while writes are in flight, after every client registered its patient (a busy
+    # machine can start a thread late) and some draws were acknowledged
+    while (len(registered) < N_CLIENTS or len(acked) < 3 * N_CLIENTS) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     stop.set()

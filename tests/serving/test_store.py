@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from datetime import date
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -86,3 +90,65 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_on(tmp_path: object) -> None:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     store.dispose()
+
+
+# another process trying to take the SQLite write lock without waiting: 0 if it got it
+_PROBE = (
+    "import fcntl, os, sys\n"
+    "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+    "try:\n"
+    "    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+    "except BlockingIOError:\n"
+    "    sys.exit(3)\n"
+)
+_HOLDER = (
+    "import sys, time\n"
+    "from serving.store import Store\n"
+    "store = Store(sys.argv[1])\n"
+    "with store.writing():\n"
+    "    print('writing', flush=True)\n"
+    "    time.sleep(60)\n"
+)
+
+
+def _probe(lock: Path) -> int:
+    return subprocess.run([sys.executable, "-c", _PROBE, str(lock)], check=False).returncode
+
+
+def test_sqlite_writers_of_every_process_queue_on_one_lock(tmp_path: Path) -> None:
+    """Worker processes' writers wait on one lock, handed over at once, instead of sleeping
+    in SQLite's busy handler; the lock is held exactly while a transaction writes."""
+    store = Store(f"sqlite:///{tmp_path}/x.db")
+    store.migrate()
+    lock = tmp_path / "x.db.write-lock"
+    try:
+        with store.writing():
+            assert lock.exists()
+            assert _probe(lock) == 3  # held: another process's writer waits
+        assert _probe(lock) == 0  # released when the transaction ends
+    finally:
+        store.dispose()
+
+
+def test_a_writer_killed_mid_transaction_leaves_the_lock_free(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/x.db"
+    first = Store(url)
+    first.migrate()
+    first.dispose()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "writing"
+        assert _probe(tmp_path / "x.db.write-lock") == 3
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=30)
+        if holder.stdout is not None:
+            holder.stdout.close()
+    store = Store(url)
+    try:
+        with store.writing() as session:  # the kernel released the dead writer's lock
+            session.execute(text("SELECT 1"))
+    finally:
+        store.dispose()
