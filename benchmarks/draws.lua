@@ -1,5 +1,6 @@
 -- wrk script for bench_serving.py: draw submissions, round-robin over each thread's patients.
--- Environment: CTCMON_TOKEN, CTCMON_PATIENTS (per thread), CTCMON_ACKS (file prefix).
+-- Environment: CTCMON_TOKEN, CTCMON_PATIENTS (per thread), CTCMON_ACKS (file prefix),
+-- CTCMON_PREFIX (patient ids <prefix>-<thread>-<k>, default "load": one per wrk process).
 -- Each acknowledged (201) assessment id is written to <prefix>-<thread>.txt so the benchmark
 -- can compare what the service acknowledged with what it stored.
 local threads = {}
@@ -14,6 +15,7 @@ end
 function init(args)
   token = os.getenv("CTCMON_TOKEN")
   patients = tonumber(os.getenv("CTCMON_PATIENTS"))
+  prefix = os.getenv("CTCMON_PREFIX") or "load"
   acks = io.open(os.getenv("CTCMON_ACKS") .. "-" .. tid .. ".txt", "w")
   acks:setvbuf("line")
   n = 0
@@ -27,7 +29,7 @@ end
 function request()
   local k = n % patients
   local cycle = math.floor(n / patients)
-  local pid = "load-" .. tid .. "-" .. k
+  local pid = prefix .. "-" .. tid .. "-" .. k
   local day = date_of(30 * cycle)
   local body = string.format(
     '{"date":"%s","measurements":[{"marker":"ctc_total","value":%d,"unit":"cells/7.5mL"},' ..

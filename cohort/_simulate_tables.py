@@ -54,6 +54,20 @@ COVARIATES: dict[str, str] = {
     "bclc_stage": "categorical",
 }
 _BCLC = ("0", "A", "B")
+# What a value of each covariate may plausibly be in an adult cohort after resection (wider
+# than what the simulator draws: ages 18-90, tumours 0.8-20 cm, 1-3 nodules); the contract
+# refuses anything outside, in files and in the service's bodies alike.
+COVARIATE_RANGES: dict[str, tuple[float, float]] = {
+    "age": (18, 110),
+    "tumor_size_cm": (0.1, 30),
+    "tumor_count": (1, 50),
+}
+COVARIATE_LEVELS: dict[str, list[str]] = {
+    "sex": ["F", "M"],
+    "etiology": list(ETIOLOGIES),
+    "child_pugh": ["A", "B", "C"],
+    "bclc_stage": ["0", "A", "B", "C", "D"],
+}
 
 
 def manifest_dict(p: SimulationParams) -> dict[str, Any]:
@@ -64,6 +78,8 @@ def manifest_dict(p: SimulationParams) -> dict[str, Any]:
         "time_zero": "resection",
         "endpoint": "rfs",
         "covariates": dict(COVARIATES),
+        "covariate_ranges": {k: list(v) for k, v in COVARIATE_RANGES.items()},
+        "covariate_levels": {k: list(v) for k, v in COVARIATE_LEVELS.items()},
         "markers": {
             "afp": {
                 "unit": "ng/mL",

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from cohort.errors import CohortError, Problem
+from cohort.rules import clean_text
 from cohort.vocabulary import MANIFEST_FILE, CovariateType, Endpoint
 
 # Default surveillance after resection: every 90 days for two years, then every 180
@@ -103,6 +112,15 @@ class Manifest(_Strict):
     endpoint: Endpoint = "rfs"
     horizon_days: float | None = Field(default=None, gt=0)
     covariates: dict[str, CovariateType] = Field(default_factory=dict)
+    # optional plausibility rules of covariates (``cohort.rules``): values outside are refused
+    # wherever a patient row is read (cohort files, the service's bodies)
+    covariate_ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="numeric covariate -> [min, max], both inclusive",
+    )
+    covariate_levels: dict[str, list[str]] = Field(
+        default_factory=dict, description="categorical covariate -> its allowed levels"
+    )
     markers: dict[str, MarkerSpec]
     imaging: ScheduleSpec | None = None
     draws: ScheduleSpec | None = None
@@ -115,12 +133,69 @@ class Manifest(_Strict):
             raise ValueError("declare at least one marker under [markers.<code>]")
         return v
 
+    @field_validator("covariate_levels", mode="before")
+    @classmethod
+    def _levels_as_text(cls, v: Any) -> Any:
+        # TOML levels such as stage = [1, 2, 3, 4] are the cells' text "1" ... "4"
+        if not isinstance(v, dict):
+            return v
+        return {
+            name: [str(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in levels]
+            if isinstance(levels, list)
+            else levels
+            for name, levels in v.items()
+        }
+
+    @model_validator(mode="after")
+    def _plausibility_of_declared_covariates(self) -> Manifest:
+        problems = []
+        for name, (low, high) in self.covariate_ranges.items():
+            kind = self.covariates.get(name)
+            if kind != "numeric":
+                problems.append(f"covariate_ranges.{name}: {_not_of_kind(name, kind, 'numeric')}")
+            elif not (math.isfinite(low) and math.isfinite(high) and low <= high):
+                problems.append(
+                    f"covariate_ranges.{name}: needs finite [min, max] with min <= max, "
+                    f"got [{low}, {high}]"
+                )
+        for name, levels in self.covariate_levels.items():
+            kind = self.covariates.get(name)
+            cleaned = [clean_text(x) for x in levels]
+            if kind != "categorical":
+                problems.append(
+                    f"covariate_levels.{name}: {_not_of_kind(name, kind, 'categorical')}"
+                )
+            elif not levels or "" in cleaned or len(set(cleaned)) < len(cleaned):
+                problems.append(
+                    f"covariate_levels.{name}: needs distinct, non-blank levels, got {levels}"
+                )
+            elif cleaned != levels:
+                problems.append(
+                    f"covariate_levels.{name}: levels have blanks around them, got {levels}"
+                )
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle a manifest packaged (inside a model) before a field existed: its default."""
+        super().__setstate__(state)
+        for name, info in type(self).model_fields.items():
+            if name not in self.__dict__:
+                self.__dict__[name] = info.get_default(call_default_factory=True)
+
     def imaging_schedule(self) -> ScheduleSpec:
         """The surveillance schedule: declared, else the default 3-monthly then 6-monthly."""
         return self.imaging or ScheduleSpec()
 
     def to_toml_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def _not_of_kind(name: str, kind: str | None, wanted: str) -> str:
+    if kind is None:
+        return f"{name!r} is not declared under [covariates]"
+    return f"{name!r} is declared {kind}, only a {wanted} covariate has these"
 
 
 def load_manifest(folder: Path) -> Manifest:

@@ -29,7 +29,7 @@ import pandas as pd
 from cohort.cohort import Cohort
 from cohort.manifest import Manifest
 from cohort.records import ImagingRecord, PatientHistory, cell_text
-from cohort.rules import binary, is_plausible_count, is_value, iso_date, number
+from cohort.rules import binary, is_level, is_plausible_count, is_value, iso_date, number, within
 from cohort.units import conversion_factor
 from cohort.vocabulary import (
     CRITERIA_VALUES,
@@ -149,10 +149,12 @@ def _quick_covariates(
     for name, kind in manifest.covariates.items():
         text = cell_text(extra.get(name))
         if kind == "categorical":
+            if not is_level(text, manifest.covariate_levels.get(name)):
+                return None
             out[name] = text or None
             continue
         value = math.nan if text == "" else (number if kind == "numeric" else binary)(text)
-        if value is None:
+        if value is None or not within(value, manifest.covariate_ranges.get(name)):
             return None
         out[name] = value
     return out

@@ -17,7 +17,14 @@ from cohort.cohort import Cohort
 from cohort.errors import CohortError, Problem
 from cohort.load import cohort_from_frames
 from cohort.manifest import Manifest
-from cohort.rules import PATIENT_ID_RULE, clean_field, clean_text, routable_id
+from cohort.rules import (
+    DATE_JSON_SCHEMA,
+    PATIENT_ID_PATTERN,
+    PATIENT_ID_RULE,
+    clean_field,
+    clean_text,
+    routable_id,
+)
 from cohort.vocabulary import (
     CRITERIA_VALUES,
     DATE,
@@ -55,9 +62,15 @@ class PatientRecord(CleanRecord):
 
     model_config = ConfigDict(extra="allow")
 
-    patient_id: str = Field(min_length=1, max_length=128)
-    site_id: str | None = Field(default=None, min_length=1, max_length=128)
-    index_date: str = Field(max_length=32, json_schema_extra={"format": "date"})
+    # the pattern states ``rules.routable_id`` (checked below) in the OpenAPI document
+    patient_id: str = Field(
+        min_length=1, max_length=128, json_schema_extra={"pattern": PATIENT_ID_PATTERN}
+    )
+    # the key's site, set by the service (readOnly): sent, it must be the key's (else 403)
+    site_id: str | None = Field(
+        default=None, min_length=1, max_length=128, json_schema_extra={"readOnly": True}
+    )
+    index_date: str = Field(max_length=32, json_schema_extra=DATE_JSON_SCHEMA)
 
     @field_validator(PATIENT_ID)
     @classmethod
@@ -72,11 +85,11 @@ class MeasurementRecord(CleanRecord):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: str | None = Field(default=None, max_length=32, json_schema_extra={"format": "date"})
+    date: str | None = Field(default=None, max_length=32, json_schema_extra=DATE_JSON_SCHEMA)
     marker: str = Field(min_length=1, max_length=64)
     value: Value
     unit: str = Field(min_length=1, max_length=32)
-    qualifier: str | None = Field(default=None, json_schema_extra={"enum": [*QUALIFIERS, ""]})
+    qualifier: str | None = Field(default=None, json_schema_extra={"enum": [*QUALIFIERS, "", None]})
     draw_id: str | None = Field(default=None, max_length=128)
 
 
@@ -85,12 +98,14 @@ class ImagingRecord(CleanRecord):
 
     model_config = ConfigDict(extra="forbid")
 
-    date: str = Field(max_length=32, json_schema_extra={"format": "date"})
+    date: str = Field(max_length=32, json_schema_extra=DATE_JSON_SCHEMA)
     # the vocabularies are the contract's rules (cohort.schemas); stated here for the OpenAPI
     modality: str = Field(json_schema_extra={"enum": list(MODALITIES)})
     finding: str = Field(json_schema_extra={"enum": list(FINDINGS)})
-    response: str | None = Field(default=None, json_schema_extra={"enum": [*RESPONSES, ""]})
-    criteria: str | None = Field(default=None, json_schema_extra={"enum": [*CRITERIA_VALUES, ""]})
+    response: str | None = Field(default=None, json_schema_extra={"enum": [*RESPONSES, "", None]})
+    criteria: str | None = Field(
+        default=None, json_schema_extra={"enum": [*CRITERIA_VALUES, "", None]}
+    )
 
 
 class PatientHistory(CleanRecord):
@@ -101,9 +116,9 @@ class PatientHistory(CleanRecord):
     patient: PatientRecord
     measurements: list[MeasurementRecord] = Field(default_factory=list, max_length=10_000)
     imaging: list[ImagingRecord] = Field(default_factory=list, max_length=1_000)
-    as_of: str | None = Field(default=None, max_length=32, json_schema_extra={"format": "date"})
+    as_of: str | None = Field(default=None, max_length=32, json_schema_extra=DATE_JSON_SCHEMA)
     next_imaging_date: str | None = Field(
-        default=None, max_length=32, json_schema_extra={"format": "date"}
+        default=None, max_length=32, json_schema_extra=DATE_JSON_SCHEMA
     )
 
 

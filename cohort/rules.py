@@ -24,10 +24,11 @@ from cohort.units import KNOWN_CONVERSIONS, conversion_factor
 
 T = TypeVar("T")
 
-# the years a date may have: pandas stores dates as nanoseconds (1677-2262), and nothing
-# this product reads happened before 1900
+# the years a date may have: pandas stores dates and their differences as int64 nanoseconds
+# (dates 1677-2262, differences within ±292 years: 1900 to 2200 overflowed, a 500 found by
+# schemathesis), and nothing this product reads happened before 1900
 FIRST_YEAR: Final = 1900
-LAST_YEAR: Final = 2200
+LAST_YEAR: Final = 2150
 DATE_RULE: Final = f"not a date in ISO format YYYY-MM-DD (years {FIRST_YEAR}-{LAST_YEAR})"
 VALUE_RULE: Final = "value must be a number >= 0"
 COUNT_RULE: Final = "a count must be a whole number of cells (in this or another volume)"
@@ -38,10 +39,20 @@ BINARY_TRUE: Final = ("1", "1.0", "true", "yes", "y")
 BINARY_FALSE: Final = ("0", "0.0", "false", "no", "n")
 
 _ISO = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# ``iso_date`` for the OpenAPI document: ISO dates in the supported years
+DATE_JSON_SCHEMA: Final[dict[str, Any]] = {
+    "format": "date",
+    "pattern": r"^(19[0-9]{2}|20[0-9]{2}|21[0-4][0-9]|2150)-[0-9]{2}-[0-9]{2}$",
+}
 # a plain decimal number as people write it in a spreadsheet (no "1_000", "0x1f" or "nan",
 # which Python's float() would take)
-_NUMBER = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
+NUMBER_PATTERN: Final = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+_NUMBER = re.compile(NUMBER_PATTERN)
 _UNROUTABLE = re.compile(r"[/\\\x00-\x1f\x7f]")
+# the same rule for the OpenAPI document (ECMA-262 and Python regexes alike): routable
+# characters, at least one of them not blank (an id of blanks is empty once trimmed)
+_ROUTABLE = r"[^/\\\u0000-\u001f\u007f]"
+PATIENT_ID_PATTERN: Final = rf"^{_ROUTABLE}*[^/\\\u0000-\u001f\u007f\s]{_ROUTABLE}*$"
 
 
 def clean_text(value: str) -> str:
@@ -122,6 +133,27 @@ def binary(text: str) -> float | None:
     """A binary covariate cell: 1.0, 0.0, or None when it is neither."""
     low = text.lower()
     return 1.0 if low in BINARY_TRUE else 0.0 if low in BINARY_FALSE else None
+
+
+def within(value: float, bounds: tuple[float, float] | None) -> bool:
+    """A numeric covariate inside the manifest's plausible range (NaN, a missing cell, is
+    left to the covariate's missing-value handling); no declared range: anything."""
+    return bounds is None or math.isnan(value) or bounds[0] <= value <= bounds[1]
+
+
+def range_rule(name: str, bounds: tuple[float, float]) -> str:
+    low, high = bounds
+    return f"{name} must be between {low:g} and {high:g} (cohort.toml [covariate_ranges])"
+
+
+def is_level(text: str, levels: list[str] | None) -> bool:
+    """A categorical covariate's cell among the manifest's levels (blank, missing, passes);
+    no declared levels: anything."""
+    return levels is None or text == "" or text in levels
+
+
+def levels_rule(name: str, levels: list[str]) -> str:
+    return f"{name} must be one of {levels} (cohort.toml [covariate_levels])"
 
 
 def routable_id(text: str) -> bool:

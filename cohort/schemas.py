@@ -6,6 +6,8 @@ the user wrote; parsing happens only once the whole cohort has passed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import pandera.pandas as pa
 
@@ -17,9 +19,13 @@ from cohort.rules import (
     VALUE_RULE,
     binary,
     by_value,
+    is_level,
     is_value,
     iso_date,
+    levels_rule,
     number,
+    range_rule,
+    within,
 )
 from cohort.vocabulary import (
     ADVERSE_EVENTS_FILE,
@@ -113,12 +119,40 @@ def _column(*checks: pa.Check, required: bool = True) -> pa.Column:
     return pa.Column(None, list(checks), required=required, nullable=False)
 
 
-def _covariate_check(kind: str) -> pa.Check:
-    if kind == "numeric":
-        return pa.Check(lambda s: parse_numbers(s).notna() | _blank(s), error=NUMBER_RULE)
+def _covariate_checks(name: str, manifest: Manifest) -> list[pa.Check]:
+    """The type rule of a covariate, and the manifest's range or levels when it states them
+    (a cell of the wrong type fails the type rule only)."""
+    kind = manifest.covariates[name]
     if kind == "binary":
-        return pa.Check(lambda s: parse_binary(s).notna() | _blank(s), error=BINARY_RULE)
-    return pa.Check(lambda s: pd.Series(True, index=s.index), error="categorical")
+        return [pa.Check(lambda s: parse_binary(s).notna() | _blank(s), error=BINARY_RULE)]
+    if kind == "numeric":
+        checks = [pa.Check(lambda s: parse_numbers(s).notna() | _blank(s), error=NUMBER_RULE)]
+        bounds = manifest.covariate_ranges.get(name)
+        if bounds is not None:
+            in_range = _in_range(bounds)
+            checks.append(
+                pa.Check(
+                    lambda s: by_value(s, in_range).astype(bool), error=range_rule(name, bounds)
+                )
+            )
+        return checks
+    levels = manifest.covariate_levels.get(name)
+    if levels is None:
+        return []
+    return [
+        pa.Check(
+            lambda s: by_value(s, lambda t: is_level(t, levels)).astype(bool),
+            error=levels_rule(name, levels),
+        )
+    ]
+
+
+def _in_range(bounds: tuple[float, float]) -> Callable[[str], bool]:
+    def cell(text: str) -> bool:
+        value = number(text)
+        return value is None or within(value, bounds)  # not a number: the type rule's
+
+    return cell
 
 
 _SCHEMA_CACHE: dict[str, dict[str, pa.DataFrameSchema]] = {}
@@ -139,8 +173,8 @@ def _build_schemas(manifest: Manifest) -> dict[str, pa.DataFrameSchema]:
         SITE_ID: _column(_required_text("site_id")),
         INDEX_DATE: _column(_iso_date()),
     }
-    for name, kind in manifest.covariates.items():
-        patient_cols[name] = _column(_covariate_check(kind))
+    for name in manifest.covariates:
+        patient_cols[name] = _column(*_covariate_checks(name, manifest))
     value_check = pa.Check(lambda s: by_value(s, _value_cell).astype(bool), error=VALUE_RULE)
     return {
         PATIENTS_FILE: pa.DataFrameSchema(patient_cols),

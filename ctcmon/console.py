@@ -13,6 +13,7 @@ from typing import Annotated, Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from cohort.errors import CohortError
@@ -68,7 +69,8 @@ R = TypeVar("R")
 
 def fail(reason: str, code: int = EXIT_FAILURE) -> NoReturn:
     """One-line reason on stderr, non-zero exit."""
-    err.print(f"[bold red]error:[/] {reason}", markup=True)
+    # the reason is plain text: "[covariate_ranges]" in it is not markup
+    err.print(f"[bold red]error:[/] {escape(reason)}", markup=True)
     raise typer.Exit(code)
 
 
@@ -83,7 +85,7 @@ def report_cohort_error(exc: CohortError, as_json: bool) -> NoReturn:
             {"ok": False, "reason": str(exc), "problems": [p.as_dict() for p in exc.problems]}
         )
         raise typer.Exit(EXIT_BAD_INPUT)
-    err.print(f"[bold red]error:[/] {exc}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True)
     for p in exc.problems:
         out.print(f"  {p}", markup=False)
     raise typer.Exit(EXIT_BAD_INPUT)

@@ -23,6 +23,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from cohort.manifest import Manifest
+from cohort.rules import BINARY_FALSE, BINARY_TRUE, NUMBER_PATTERN
 from cohort.units import KNOWN_CONVERSIONS
 from serving.errors import Invalid, ServiceError
 from serving.middleware import Guard
@@ -122,7 +123,9 @@ def _error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         # reached only once the key was accepted: body problems wait for it (routes/__init__)
-        if isinstance(request.scope.get("route"), CheckedBodyRoute):
+        route = request.scope.get("route")
+        # a route that takes a body (a GET's Content-Type is ignored: found by the fuzzer)
+        if isinstance(route, CheckedBodyRoute) and route.body_field is not None:
             if not is_json_media(request.headers.get("content-type")):
                 media = request.headers.get("content-type")
                 msg = f"unsupported media type {media!r}: send application/json"
@@ -155,6 +158,9 @@ def _openapi_with_vocabulary(app: FastAPI) -> None:
                 if name.startswith("MeasurementRecord"):
                     component["properties"]["marker"]["enum"] = markers
                     component["properties"]["unit"]["enum"] = units
+                if name.startswith("PatientRecord"):
+                    component["properties"].update(covariate_properties(live.pipeline.manifest))
+                    component["additionalProperties"] = False  # unknown covariates: 422
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -167,6 +173,29 @@ def vocabulary(manifest: Manifest) -> tuple[list[str], list[str]]:
         units |= {spec.unit, *spec.conversions}
         units |= {u for (u, to) in KNOWN_CONVERSIONS if to == spec.unit}
     return sorted(manifest.markers), sorted(units)
+
+
+def covariate_properties(manifest: Manifest) -> dict[str, Any]:
+    """Each covariate of the model as a JSON Schema property: the forms the contract reads
+    (``cohort.rules``: a number or its decimal text, a binary 0/1 or word, a level), with the
+    manifest's plausible range or levels; null when missing."""
+    out: dict[str, Any] = {}
+    for name, kind in manifest.covariates.items():
+        forms: list[dict[str, Any]]
+        if kind == "numeric":
+            number: dict[str, Any] = {"type": "number"}
+            if name in manifest.covariate_ranges:
+                number["minimum"], number["maximum"] = manifest.covariate_ranges[name]
+            forms = [number, {"type": "string", "pattern": f"^{NUMBER_PATTERN}$"}]
+        elif kind == "binary":
+            words = [*BINARY_TRUE, *BINARY_FALSE]
+            forms = [{"enum": [0, 1, True, False]}, {"type": "string", "enum": words}]
+        elif name in manifest.covariate_levels:
+            forms = [{"type": "string", "enum": list(manifest.covariate_levels[name])}]
+        else:
+            forms = [{"type": "string"}, {"type": "number"}]
+        out[name] = {"anyOf": [*forms, {"type": "null"}], "description": f"{kind} covariate"}
+    return out
 
 
 def problems(errors: Any) -> list[dict[str, Any]]:

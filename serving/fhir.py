@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.patient import Patient
@@ -143,12 +144,48 @@ def history_from_bundle(
 
 
 def _parse(raw: dict[str, Any]) -> Bundle:
+    unknown = _unknown_resource_types(raw)
+    if unknown:
+        raise Invalid(unknown)
     try:
         return Bundle.model_validate(raw)
     except ValidationError as exc:
         raise Invalid(
             [{"loc": ["body", *e["loc"]], "msg": e["msg"]} for e in exc.errors()]
         ) from None
+    except (KeyError, TypeError) as exc:
+        # fhir.resources raises these (not a ValidationError) for a resource of an unknown
+        # type nested deeper than an entry (found by the near-valid fuzzer)
+        msg = f"a resource of no FHIR type ({type(exc).__name__}: {exc})"
+        raise Invalid([{"loc": ["body"], "msg": msg}]) from None
+
+
+def _unknown_resource_types(raw: dict[str, Any]) -> list[dict[str, Any]]:
+    """Entries whose ``resourceType`` names no FHIR resource: fhir.resources answers them
+    with a KeyError or TypeError instead of a validation error."""
+    entries = raw.get("entry")
+    problems = []
+    for i, entry in enumerate(entries if isinstance(entries, list) else []):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or "resourceType" not in resource:
+            continue  # the model's validation names it
+        kind = resource["resourceType"]
+        if not isinstance(kind, str) or not _is_resource_type(kind):
+            problems.append(
+                {
+                    "loc": ["body", "entry", i, "resource", "resourceType"],
+                    "msg": f"not a FHIR resource type: {kind!r}",
+                }
+            )
+    return problems
+
+
+def _is_resource_type(kind: str) -> bool:
+    try:
+        get_fhir_model_class(kind)
+    except ValueError:
+        return False
+    return True
 
 
 def _history(

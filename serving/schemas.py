@@ -13,6 +13,7 @@ from cohort.records import (
     PatientHistory,
     PatientRecord,
 )
+from cohort.rules import DATE_JSON_SCHEMA
 from models import assessment
 from models.alarm import OperatingPoint
 from models.assessment import PipelineAssessment
@@ -29,13 +30,13 @@ __all__ = [
 ]
 
 DateText = Field(
-    max_length=32, description="ISO date YYYY-MM-DD", json_schema_extra={"format": "date"}
+    max_length=32, description="ISO date YYYY-MM-DD", json_schema_extra=DATE_JSON_SCHEMA
 )
 OptionalDate = Field(
     default=None,
     max_length=32,
     description="ISO date YYYY-MM-DD",
-    json_schema_extra={"format": "date"},
+    json_schema_extra=DATE_JSON_SCHEMA,
 )
 
 
@@ -62,7 +63,7 @@ class DrawIn(CleanRecord):
         default=None,
         max_length=32,
         description="The next scheduled scan (ISO date), if not the cohort's.",
-        json_schema_extra={"format": "date"},
+        json_schema_extra=DATE_JSON_SCHEMA,
     )
 
 
@@ -136,6 +137,14 @@ class ModelInfo(BaseModel):
     cohort: str
     markers: dict[str, str] = Field(description="marker code → canonical unit")
     covariates: dict[str, str]
+    covariate_ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict,
+        description="numeric covariate → [min, max]: values outside are refused (422)",
+    )
+    covariate_levels: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="categorical covariate → its allowed levels: others are refused (422)",
+    )
 
 
 class PatientOut(BaseModel):

@@ -86,6 +86,25 @@ def is_json_media(content_type: str | None) -> bool:
     )
 
 
+def link(method: str, path: str, **parameters: Any) -> dict[str, Any]:
+    """An OpenAPI link to the operation ``method path``: which values of this response (or
+    request) fill its parameters (``$response.body#/patient_id``); ``requestBody`` may set
+    part of its body. Clients and fuzzers (schemathesis' stateful tests) follow them."""
+    pointer = path.replace("~", "~0").replace("/", "~1")
+    body = parameters.pop("requestBody", None)
+    out: dict[str, Any] = {"operationRef": f"#/paths/{pointer}/{method.lower()}"}
+    if parameters:
+        out["parameters"] = parameters
+    if body is not None:
+        out["requestBody"] = body
+    return out
+
+
+def linked(status: int, links: dict[str, dict[str, Any]]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entry adding ``links`` to the success status ``status``."""
+    return {status: {"links": links}}
+
+
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for error statuses (``STATUSES`` says when each is answered)."""
     return {s: {"model": ErrorOut, "description": STATUSES[s]} for s in statuses}

@@ -45,6 +45,8 @@ def describe(model: LoadedModel) -> ModelInfo:
         cohort=p.manifest.name,
         markers={m: spec.unit for m, spec in p.manifest.markers.items()},
         covariates=dict(p.manifest.covariates),
+        covariate_ranges=dict(p.manifest.covariate_ranges),
+        covariate_levels=dict(p.manifest.covariate_levels),
     )
 
 

@@ -8,11 +8,19 @@ from fastapi import APIRouter, Body, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Discriminator, Tag, ValidationError
 
+from cohort.rules import DATE_JSON_SCHEMA
 from serving import fhir, service
 from serving.auth import ClinicianKey
 from serving.deps import IdempotencyKey, ModelDep, SettingsDep, StoreDep, on_store
 from serving.idempotency import Result
-from serving.routes import FHIR_JSON, CheckedBodyRequest, CheckedBodyRoute, errors, respond
+from serving.routes import (
+    FHIR_JSON,
+    CheckedBodyRequest,
+    CheckedBodyRoute,
+    errors,
+    link,
+    respond,
+)
 from serving.schemas import Assessment, PatientHistory
 
 
@@ -71,13 +79,38 @@ DateQuery = Annotated[
     Query(
         max_length=32,
         description="ISO date YYYY-MM-DD, for a FHIR Bundle body",
-        json_schema_extra={"format": "date"},
+        json_schema_extra=DATE_JSON_SCHEMA,
     ),
 ]
 
 
+# the assessments of the patient assessed, when it is a registered one (else 404)
+RISK_LINKS = {
+    "ListAssessments": link(
+        "GET", "/v1/patients/{patient_id}/assessments", patient_id="$response.body#/patient_id"
+    )
+}
+
+
 @router.post(
-    "/risk", response_model=Assessment, responses=errors(401, 403, 409, 413, 415, 422, 503)
+    "/risk",
+    response_model=Assessment,
+    responses={
+        **errors(401, 403, 409, 413, 415, 422, 503),
+        200: {
+            "links": RISK_LINKS,
+            "content": {
+                FHIR_JSON: {
+                    "schema": {
+                        "type": "object",
+                        "description": "a FHIR R4 RiskAssessment (?format=fhir, or Accept)",
+                        "properties": {"resourceType": {"const": "RiskAssessment"}},
+                        "required": ["resourceType"],
+                    }
+                }
+            },
+        },
+    },
 )
 async def risk(
     body: Annotated[RiskBody, Body()],

@@ -286,3 +286,63 @@ def test_a_row_level_problem_names_the_row_s_patient(make_cohort: MakeCohort) ->
         assert problem.patient_id == patient
         assert str(problem).endswith(f"(patient {patient!r})")
         assert problem.as_dict()["patient_id"] == patient
+
+
+RANGED = MANIFEST.replace(
+    "[markers.ctc_total]",
+    '[covariate_ranges]\nage = [18, 110]\n\n[covariate_levels]\nsex = ["F", "M"]\n\n'
+    "[markers.ctc_total]",
+)
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "expected"),
+    [
+        ("age", "-5", "age must be between 18 and 110 (cohort.toml [covariate_ranges]) (got '-5')"),
+        ("age", "111", "age must be between 18 and 110"),
+        ("sex", "X", "sex must be one of ['F', 'M'] (cohort.toml [covariate_levels]) (got 'X')"),
+        ("sex", "m", "sex must be one of ['F', 'M']"),
+    ],
+)
+def test_a_covariate_outside_the_manifest_s_range_or_levels_is_refused_naming_it(
+    make_cohort: MakeCohort, column: str, cell: str, expected: str
+) -> None:
+    import subprocess
+    import sys
+
+    def edit(t: dict[str, pd.DataFrame]) -> None:
+        t["patients"].loc[1, column] = cell
+
+    folder = make_cohort(edit=edit, manifest=RANGED)
+    [problem] = problems_of(folder)
+    assert problem.startswith(f"patients.csv, row 3, column '{column}': {expected}"), problem
+    assert problem.endswith("(patient 'p2')")
+    run = subprocess.run(
+        [sys.executable, "-m", "ctcmon", "validate", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 2, run.stderr
+    assert expected in run.stdout and expected in run.stderr  # the list, and the one-line head
+
+
+def test_covariates_within_range_and_levels_and_missing_ones_load(make_cohort: MakeCohort) -> None:
+    def edit(t: dict[str, pd.DataFrame]) -> None:
+        t["patients"].loc[0, "age"] = "18"
+        t["patients"].loc[1, "age"] = "110.0"
+        t["patients"].loc[2, "sex"] = " F"  # trimmed, then a level
+
+    patients = load_cohort(make_cohort(edit=edit, manifest=RANGED)).patients
+    assert patients["age"].tolist()[:2] == [18.0, 110.0]
+    assert patients["age"].isna().sum() == 1  # p3's age is missing: not a range problem
+    assert patients["sex"].tolist()[2] == "F"
+
+
+def test_a_non_number_is_one_problem_not_two(make_cohort: MakeCohort) -> None:
+    folder = make_cohort(
+        edit=lambda t: t["patients"].loc.__setitem__((0, "age"), "old"), manifest=RANGED
+    )
+    [problem] = problems_of(folder)
+    assert "not a number (got 'old')" in problem

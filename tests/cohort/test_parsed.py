@@ -22,6 +22,8 @@ MANIFEST = Manifest.model_validate(
         "name": "quick",
         "time_zero": "resection",
         "covariates": {"age": "numeric", "sex": "categorical", "mvi": "binary"},
+        "covariate_ranges": {"age": [18, 100]},
+        "covariate_levels": {"sex": ["F", "M"]},
         "markers": {
             "ctc_total": {"unit": "cells/7.5mL", "positive_at": 2},
             "afp": {"unit": "ng/mL", "upper_normal": 20, "conversions": {"IU/mL": 1.28}},
@@ -70,10 +72,14 @@ VALUES = mostly(
 )
 QUALIFIERS = mostly(st.sampled_from([None, None, None, "", "<", ">"]), " <", "<=")
 DRAW_IDS = mostly(st.sampled_from([None, "d1", "d2", "d3", ""]), " d1")
-NEAR_MISS_COVARIATES = (" M", "", "61", "61.5", "yes", "true", True, "1_000", "nan", -3, 0.5)
+NEAR_MISS_COVARIATES = (
+    *(" M", "", "61", "61.5", "yes", "true", True, "1_000", "nan", -3, 0.5),
+    *(17.99, 100.01, "150", "m", "X", "F\u00a0"),  # outside the manifest's range or levels
+)
 COVARIATES = {
     "age": mostly(
-        st.one_of(st.none(), st.floats(0, 100), st.integers(18, 90)), *NEAR_MISS_COVARIATES
+        st.one_of(st.none(), st.floats(0, 120), st.integers(18, 90), st.sampled_from([18, 100])),
+        *NEAR_MISS_COVARIATES,
     ),
     "sex": mostly(st.sampled_from([None, "M", "F"]), *NEAR_MISS_COVARIATES),
     "mvi": mostly(st.sampled_from([None, 0, 1, True, False, 0.0, 1.0]), *NEAR_MISS_COVARIATES),
@@ -274,3 +280,39 @@ def test_parsed_from_cohort_refuses_a_cohort_of_several_patients(
 
     with pytest.raises(ValueError, match="one-patient cohort, got 4"):
         parsed_from_cohort(load_cohort(make_cohort()))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "problem"),
+    [
+        ("age", -5, "age must be between 18 and 100"),
+        ("age", 100.5, "age must be between 18 and 100"),
+        ("age", "17", "age must be between 18 and 100"),
+        ("sex", "X", "sex must be one of \\['F', 'M'\\]"),
+        ("sex", "f", "sex must be one of"),
+    ],
+)
+def test_a_covariate_outside_the_manifest_s_range_or_levels_is_refused_by_both_paths(
+    field: str, value: object, problem: str
+) -> None:
+    body = {**PLAIN, "patient": {**PLAIN["patient"], field: value}}
+    history = PatientHistory.model_validate(body)
+    assert quick_parse(history, MANIFEST) is None
+    with pytest.raises(CohortError, match=problem) as raised:
+        history_to_cohort(history, MANIFEST)
+    [found] = raised.value.problems
+    assert (found.file, found.column) == ("patient", field)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("age", 18), ("age", "100"), ("sex", " F"), ("sex", None)]
+)
+def test_a_covariate_at_the_edge_of_its_range_or_among_its_levels_is_accepted_by_both(
+    field: str, value: object
+) -> None:
+    history = PatientHistory.model_validate(
+        {**PLAIN, "patient": {**PLAIN["patient"], field: value}}
+    )
+    quick = quick_parse(history, MANIFEST)
+    assert quick is not None
+    assert_same(quick, parsed_from_cohort(history_to_cohort(history, MANIFEST)))

@@ -3,6 +3,7 @@ contract accepts (after trimming blanks) is exactly what is stored."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -149,3 +150,63 @@ def test_a_patient_id_is_trimmed_the_same_way_when_registered_and_when_addressed
         "/v1/risk", json={**HISTORY, "patient": {**HISTORY["patient"], "patient_id": " p-0042 "}}
     )
     assert assessed.json()["patient_id"] == "p-0042"
+
+
+# the simulator's manifest (the model's): age within [18, 110], sex one of F, M
+IMPLAUSIBLE = [
+    ("age", -5, "age must be between 18 and 110"),
+    ("age", 150, "age must be between 18 and 110"),
+    ("age", "17", "age must be between 18 and 110"),
+    ("sex", "X", "sex must be one of ['F', 'M']"),
+    ("bclc_stage", "E", "bclc_stage must be one of ['0', 'A', 'B', 'C', 'D']"),
+]
+
+
+@pytest.mark.parametrize(("field", "value", "msg"), IMPLAUSIBLE)
+def test_an_implausible_covariate_is_a_422_naming_it_on_risk_and_registration(
+    api: Api, store: Store, field: str, value: Any, msg: str
+) -> None:
+    risk = api.clinician.post(
+        "/v1/risk", json={**HISTORY, "patient": {**HISTORY["patient"], field: value}}
+    )
+    assert risk.status_code == 422, risk.text
+    [problem] = risk.json()["detail"]
+    assert problem["loc"] == ["body", "patient", field] and msg in problem["msg"], problem
+    registered = api.clinician.post("/v1/patients", json={**PATIENT, field: value})
+    assert registered.status_code == 422, registered.text
+    [problem] = registered.json()["detail"]
+    assert problem["loc"] == ["body", field] and msg in problem["msg"], problem
+    assert count(store, Assessment) == 0 and count(store, Patient) == 0
+
+
+def test_a_draw_for_a_patient_stored_with_an_implausible_covariate_is_a_422_naming_it(
+    api: Api, store: Store
+) -> None:
+    """A record stored before the model stated a range (or under another model's) is
+    refused at its next draw, saying which covariate to correct; nothing is stored."""
+    with store.writing() as s:
+        s.add(
+            Patient(
+                site_id="site-a",
+                patient_id="p-0042",
+                index_date=date(2024, 1, 10),
+                covariates={"age": -5, "sex": "M"},
+                revision=0,
+                created_at=datetime.now(UTC),
+            )
+        )
+    r = api.clinician.post(DRAWS, json=draw("2024-03-01"))
+    assert r.status_code == 422, r.text
+    assert any("age must be between 18 and 110" in p["msg"] for p in r.json()["detail"])
+    assert count(store, Draw) == 0 and count(store, Assessment) == 0
+
+
+def test_the_model_and_the_openapi_state_the_covariates_ranges_and_levels(api: Api) -> None:
+    model = api.clinician.get("/v1/model").json()
+    assert model["covariate_ranges"]["age"] == [18, 110]
+    assert model["covariate_levels"]["sex"] == ["F", "M"]
+    record = api.anonymous.get("/openapi.json").json()["components"]["schemas"]["PatientRecord"]
+    age, sex = record["properties"]["age"]["anyOf"], record["properties"]["sex"]["anyOf"]
+    assert {"type": "number", "minimum": 18, "maximum": 110} in age
+    assert {"type": "string", "enum": ["F", "M"]} in sex
+    assert record["additionalProperties"] is False

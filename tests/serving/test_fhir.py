@@ -213,3 +213,35 @@ def test_a_risk_interval_becomes_the_prediction_s_probability_range() -> None:
     assert first["extension"] == [{"url": POINT_ESTIMATE_URL, "valueDecimal": 0.08}]
     assert "probabilityDecimal" not in first
     assert second["probabilityDecimal"] == 0.21 and "probabilityRange" not in second
+
+
+@pytest.mark.parametrize(
+    ("birth", "msg"), [("2030-01-01", "between 18 and 110"), ("2015-01-01", "between 18 and 110")]
+)
+def test_an_age_from_an_implausible_birth_date_is_a_422_at_the_patient_entry(
+    api: Api, store: Store, birth: str, msg: str
+) -> None:
+    b = bundle()
+    entry(b, 0)["birthDate"] = birth
+    r = api.clinician.post(RISK, json=b)
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["detail"]
+    assert problem["loc"][:4] == ["body", "entry", 0, "resource"] and msg in problem["msg"]
+    with store.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Assessment)) == 0
+
+
+@pytest.mark.parametrize("kind", ["Infinity", 1.5, None, "observation"])
+def test_an_entry_of_no_fhir_resource_type_is_a_422_naming_it(
+    api: Api, store: Store, kind: Any
+) -> None:
+    """fhir.resources raised KeyError / TypeError for these (500s found by the fuzzer)."""
+    b = bundle()
+    entry(b, 3)["resourceType"] = kind
+    r = api.clinician.post(RISK, json=b)
+    assert r.status_code == 422, r.text
+    [problem] = r.json()["detail"]
+    assert problem["loc"] == ["body", "entry", 3, "resource", "resourceType"]
+    assert "not a FHIR resource type" in problem["msg"]
+    with store.reading() as s:
+        assert s.scalar(select(func.count()).select_from(Assessment)) == 0
