@@ -19,8 +19,9 @@ temporary folder. Then, for one patient with 20 draws (``POST /v1/risk`` body):
    response waits ~40 ms on a delayed ACK (its sockets lack TCP_NODELAY), which would
    flatter the comparison. MLflow's fixed floor is measured the same way on the same
    pyfunc wrapper around a pipeline that returns a precomputed assessment (logged to a
-   new MLflow store in the temp folder); the report then says what "3x lower latency than
-   mlflow" requires of ours, and the most any server running the same pipeline could reach;
+   new MLflow store in the temp folder). With wrk installed (``apt install wrk``), both
+   servers then take ``--clients`` connections from wrk for ``--wrk-seconds`` each: a C
+   load generator, so the servers and not Python client threads set the throughput;
 3. sustained load (skipped with ``--load-seconds 0``): ``--clients`` connections submitting
    draws (``POST /v1/patients/{id}/draws``, each with an Idempotency-Key) for
    ``--load-seconds`` over ``--patients`` patients (a month apart per patient: ~19 draws
@@ -30,8 +31,11 @@ temporary folder. Then, for one patient with 20 draws (``POST /v1/risk`` body):
    fast as the service answers; else from Python threads paced at ``--rate`` — those cost
    as much CPU as the service on the same two cores, so they understate it.
 
-Targets (2 cores): in-process p50 <= 5 ms, p99 <= 15 ms, >= 3x lower latency than mlflow;
-200 draws/s for 60 s from 16 clients with zero lost/duplicated writes and zero 5xx.
+Targets (2 cores; the web-app issue's restatement): with 16 concurrent clients, throughput
+>= 3x ``mlflow models serve`` on the same model while ctcmon also authenticates and stores;
+single-client p50 over HTTP minus the assessment's in-process p50 <= 1.5 ms; the app's
+in-process p99 <= 15 ms. Load: 200 draws/s for 60 s from 16 clients with zero
+lost/duplicated writes and zero 5xx.
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 warnings.simplefilter("ignore")
 
+import _wrk  # noqa: E402  (after sys.path)
 from _service import ctcmon_serve, free_port, wait_http  # noqa: E402  (after sys.path)
 
 CHAMPION = "models:/ctcmon-recurrence@champion"
@@ -154,8 +159,8 @@ def twenty_draws(cohort_dir: Path | None, manifest: Any) -> dict[str, Any]:
 
 def in_process(
     holder: Any, db: str, token: str, body: dict[str, Any], n: int
-) -> tuple[list[str], float]:
-    """Summary lines and the p50 of ``RiskPipeline.assess`` alone in ms."""
+) -> tuple[list[str], float, float]:
+    """Summary lines, the p50 of ``RiskPipeline.assess`` alone and the app's own p99, in ms."""
     from serving.app import create_app
     from serving.settings import Settings
 
@@ -231,7 +236,7 @@ def in_process(
     client, alone = asyncio.run(run())
     lines.append(summary("in-process ASGI app POST /v1/risk (+store)", client))
     lines.append(summary("  the same, app alone (no httpx client)", alone))
-    return lines, p50_ms(assess)
+    return lines, p50_ms(assess), float(np.percentile(alone, 99)) * 1000
 
 
 def over_http(
@@ -316,17 +321,19 @@ def mlflow_serve(model_uri: str, port: int, env: dict[str, str]) -> subprocess.P
     )
 
 
-def three_times(ours: float, theirs: float, floor: float, assess: float) -> list[str]:
-    """Whether "3x lower latency than mlflow models serve" is reachable on this pipeline."""
-    model_share = theirs - floor
+def restated_targets(
+    ours_http: float, assess: float, in_process_p99: float, wrk_lines: list[str]
+) -> list[str]:
+    """The serving targets of the web-app issue, measured in this run."""
+    overhead = ours_http - assess
     return [
-        "3x target (sequential p50 over HTTP):",
-        f"  mlflow models serve {theirs:.2f} ms = fixed floor {floor:.2f} ms (constant model) "
-        f"+ {model_share:.2f} ms for the pipeline (RiskPipeline.assess in-process: {assess:.2f} ms)",
-        f"  3x lower needs ours <= {theirs / 3:.2f} ms; ours is {ours:.2f} ms "
-        f"({theirs / ours:.2f}x lower than mlflow)",
-        f"  ours can never be below the assessment itself: at most {theirs / assess:.2f}x lower "
-        f"even if auth, validation, store and HTTP cost nothing",
+        "targets:",
+        f"  single-client HTTP p50 minus the in-process assessment: {ours_http:.2f} - "
+        f"{assess:.2f} = {overhead:.2f} ms (target <= 1.5 ms: "
+        f"{'met' if overhead <= 1.5 else 'NOT met'})",
+        f"  in-process app p99 {in_process_p99:.1f} ms (target <= 15 ms: "
+        f"{'met' if in_process_p99 <= 15 else 'NOT met'})",
+        *wrk_lines,
     ]
 
 
@@ -481,6 +488,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--load-seconds", type=float, default=60)
+    parser.add_argument(
+        "--wrk-seconds", type=float, default=15, help="each server's wrk throughput run"
+    )
     parser.add_argument("--rate", type=float, default=200)
     parser.add_argument(
         "--patients", type=int, default=640, help="patients the load spreads its draws over"
@@ -526,7 +536,7 @@ def main() -> None:
         f"model {holder.current.name} v{holder.current.version} ({holder.current.pipeline.model_name}); "
         f"patient with 20 draws ({len(body['measurements'])} marker values); {os.cpu_count()} CPUs"
     )
-    lines, assess_p50 = in_process(holder, db, token, body, n)
+    lines, assess_p50, app_p99 = in_process(holder, db, token, body, n)
     for line in lines:
         print(line, flush=True)
     history = PatientHistory.model_validate(body)
@@ -584,9 +594,22 @@ def main() -> None:
             lines, p50[who] = over_http(name, url, payload, hdrs, n, args.clients)
             for line in lines:
                 print(line, flush=True)
+        wrk_lines = _wrk.comparison(
+            f"http://127.0.0.1:{ours}/v1/risk",
+            f"http://127.0.0.1:{theirs}/invocations",
+            body,
+            token,
+            args.clients,
+            args.wrk_seconds,
+        )
         for p in procs[1:]:
             p.send_signal(signal.SIGTERM)
-        for line in three_times(p50["ours"], p50["mlflow"], p50["floor"], assess_p50):
+        print(
+            f"  mlflow models serve {p50['mlflow']:.2f} ms = fixed floor {p50['floor']:.2f} ms "
+            f"(constant model) + {p50['mlflow'] - p50['floor']:.2f} ms for the pipeline",
+            flush=True,
+        )
+        for line in restated_targets(p50["ours"], assess_p50, app_p99, wrk_lines):
             print(line, flush=True)
         base = f"http://127.0.0.1:{ours}"
         if args.load_seconds <= 0:
