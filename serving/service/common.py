@@ -271,6 +271,13 @@ def refuse(extra: list[Problem], history: PatientHistory, manifest: Manifest, wh
     raise where.invalid(CohortError(extra + found))
 
 
+def window_start(index: date, max_days_before_index: int) -> date:
+    """The earliest date the pre-index window allows (``date.min`` near year 1)."""
+    if index.toordinal() <= max_days_before_index:
+        return date.min
+    return index - timedelta(days=max_days_before_index)
+
+
 def timing_problems(
     file: str,
     row: int | None,
@@ -285,7 +292,7 @@ def timing_problems(
     a day's tolerance), nothing longer before the index date than the pre-index window,
     nothing after death."""
     problems = []
-    if when < index - timedelta(days=max_days_before_index):
+    if when < window_start(index, max_days_before_index):
         problems.append(
             Problem(
                 file,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -35,6 +35,7 @@ from serving.service.common import (
     timing_problems,
     today,
     validate,
+    window_start,
 )
 from serving.service.locations import BODY, ROW_OFFSET, Loc, Where, history_body
 from serving.settings import DEFAULT_PRE_INDEX_DAYS
@@ -126,7 +127,7 @@ def _history_timing(history: PatientHistory, max_days_before_index: int) -> list
     ]
     # a draw's many values share its date: each distinct date is parsed and placed once, and
     # only the rows of a date outside [index − window, today] get their problems written
-    earliest = index - timedelta(days=max_days_before_index)
+    earliest = window_start(index, max_days_before_index)
     seen: dict[str, date | None] = {}
     for file, what, dates in dated:
         for row, text in enumerate(dates, start=ROW_OFFSET):

@@ -111,6 +111,14 @@ def test_values_are_json_numbers_and_counts_whole(
             ["body", "imaging", 0, "date"],
             "in the future",
         ),
+        (  # an index date in year 1: the pre-index window starts at the calendar's start
+            {
+                **with_measurement(date="2099-01-01"),
+                "patient": {**HISTORY["patient"], "index_date": "0001-01-01"},
+            },
+            ["body", "measurements", 0, "date"],
+            "in the future",
+        ),
     ],
 )
 def test_risk_applies_the_date_rules_of_draws(
