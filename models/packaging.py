@@ -37,6 +37,13 @@ class CtcmonRiskModel(PythonModel):
     def __init__(self, pipeline: RiskPipeline | None = None) -> None:
         self._pipeline = pipeline
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Models packaged before logging from code (cloudpickled whole) kept the pipeline in
+        ``pipeline``: they load as they did."""
+        if "pipeline" in state and "_pipeline" not in state:
+            state = {**state, "_pipeline": state.pop("pipeline")}
+        self.__dict__.update(state)
+
     def load_context(self, context: PythonModelContext) -> None:
         if self._pipeline is None:
             self._pipeline = joblib.load(context.artifacts[PIPELINE_ARTIFACT])
