@@ -3,6 +3,7 @@ Run by hand (several minutes), never a test.
 
     nice python benchmarks/bench_bayes_bound.py [--workdir DIR] [--reuse]
         [--train-patients 1500] [--holdout-patients 1000] [--models xgb_aft,cox] [--k 1000]
+        [--min-ess 50] [--shifted]
 
 1. ``ctcmon simulate`` a training cohort (seed 1) and a held-out one (seed 2), ``ctcmon train
    --folds 5 --register`` into a new MLflow SQLite store (``bench_alarm_replay.prepare``;
@@ -186,7 +187,9 @@ def shifted_params() -> SimulationParams:
     )
 
 
-def evaluate(holdout: Any, params: SimulationParams, pipe: Any, k: int) -> dict[str, Any]:
+def evaluate(
+    holdout: Any, params: SimulationParams, pipe: Any, k: int, min_ess: float
+) -> dict[str, Any]:
     """Model and bound on one held-out cohort: AUC per landmark, alarm, calibration."""
     out: dict[str, Any] = {}
     draws, table = scored_points(holdout)
@@ -201,10 +204,13 @@ def evaluate(holdout: Any, params: SimulationParams, pipe: Any, k: int) -> dict[
 
     started = time.perf_counter()
     points = pd.concat([draws, table[[PATIENT_ID, LANDMARK_DAY]]]).drop_duplicates()
-    bound = bayes_risks(holdout, points, horizon=HORIZON, params=params, k=k, seed=0)
+    bound = bayes_risks(
+        holdout, points, horizon=HORIZON, params=params, k=k, seed=0, min_ess=min_ess
+    )
     seconds = time.perf_counter() - started
     out["bound"] = {
         "k": k,
+        "min_ess": min_ess,
         "seconds": seconds,
         "points": len(points),
         "load_average": os.getloadavg(),
@@ -240,6 +246,7 @@ def main() -> None:
     p.add_argument("--models", help="comma-separated (default: ctcmon train's default)")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--k", type=int, default=1000, help="latent courses per patient")
+    p.add_argument("--min-ess", type=float, default=50.0, help="more courses below this ESS")
     p.add_argument("--shifted", action="store_true", help="also a held-out shifted process")
     a = p.parse_args()
     work = (a.workdir or Path(tempfile.mkdtemp(prefix="bench-bound-"))).resolve()
@@ -266,7 +273,7 @@ def main() -> None:
         cohorts.append(("shifted", folder, shifted))
     for name, folder, params in cohorts:
         print(f"\n===== {name} process: held-out cohort {folder}", flush=True)
-        figures_[name] = evaluate(load_cohort(folder), params, pipe, a.k)
+        figures_[name] = evaluate(load_cohort(folder), params, pipe, a.k, a.min_ess)
     (work / "bound_figures.json").write_text(json.dumps(figures_, indent=2, default=str))
     print(f"\nfigures in {work / 'bound_figures.json'}")
 

@@ -20,15 +20,11 @@ recurrence-free at s), computed under the simulator's generative model
    missed at the simulator's rate, modality by site) or a death (background hazard from the
    covariates, raised after the lesion is visible).
 
-Approximations, stated: future scans fall on their planned days (the simulator jitters them
-by a few days and delays 5% by 15-45 days); the draw and scan patterns are taken as
-uninformative (they are, except that surveillance stops at the confirming scan, which the
-conditioning on "recurrence-free at s" covers); measured values are treated as exact
-(AFP/PIVKA-II are reported rounded to 0.1 ng/mL / 1 mAU/mL, well inside their 15% noise);
-loss to follow-up is left to the evaluation's censoring. The planned-day simplification
-blurs only scans near s + h, so the bound is a little conservative (below the exact
-optimum) there; importance sampling from the prior is unbiased up to its Monte Carlo error,
-reported as the effective sample size per point.
+Approximations (README, "What the markers can tell"): future scans on their planned days;
+draw and scan patterns uninformative (surveillance stopping at the confirming scan is what
+"unconfirmed at s" conditions on); reported values exact; loss to follow-up left to the
+evaluation's censoring. They and the Monte Carlo error (ESS per point) make the bound, if
+anything, conservative.
 """
 
 from __future__ import annotations
@@ -198,10 +194,6 @@ def _at(pop: Population, days: np.ndarray, p: SimulationParams) -> tuple[np.ndar
 def _gh(n: int) -> tuple[np.ndarray, np.ndarray]:
     x, w = np.polynomial.hermite_e.hermegauss(n)  # weight exp(-x²/2)
     return x, np.log(w / math.sqrt(2 * math.pi))
-
-
-def _subset(data: PatientData, prefix: str, keep: np.ndarray) -> tuple[np.ndarray, ...]:
-    return tuple(getattr(data, f)[keep] for f in data.__dataclass_fields__ if f.startswith(prefix))
 
 
 def ctc_loglik(
@@ -489,20 +481,19 @@ def courses_given_preop(
     )
 
 
-def posterior_risk(
+def _batch(
     data: PatientData,
     days: np.ndarray,
-    *,
     horizon: float,
     planned_scans: np.ndarray,
     p: SimulationParams,
     k: int,
     rng: np.random.Generator,
-    n_prior: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The Bayes-optimal risk at each day in ``days`` and its importance-sampling ESS."""
-    days = np.asarray(days, dtype=float)
-    pop = courses_given_preop(data, k, n_prior or 20 * k, rng, p)
+    n_prior: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One batch of ``k`` courses: per day, the largest log weight and the sums of the
+    weights, of weight × event probability and of squared weights, relative to it."""
+    pop = courses_given_preop(data, k, n_prior, rng, p)
     post = data.ctc_day >= 0
     parts = [
         (
@@ -523,12 +514,40 @@ def posterior_risk(
     vis = np.where(pop.kind != NONE, pop.visible_day, np.inf)
     lam_v = p.death_after_visible_hazard_per_year / _DAYS_PER_YEAR
     logw -= lam_v * np.clip(days[None, :] - vis[:, None], 0, None)  # alive at s
-    logw -= logw.max(axis=0, keepdims=True)
-    w = np.exp(logw)
+    top = logw.max(axis=0)
+    w = np.exp(logw - top)
     q = event_probability(pop, data, days, horizon, planned_scans, p)
-    risk = (w * q).sum(axis=0) / w.sum(axis=0)
-    ess = w.sum(axis=0) ** 2 / (w**2).sum(axis=0)
-    return risk, ess
+    return top, w.sum(axis=0), (w * q).sum(axis=0), (w**2).sum(axis=0)
+
+
+def posterior_risk(
+    data: PatientData,
+    days: np.ndarray,
+    *,
+    horizon: float,
+    planned_scans: np.ndarray,
+    p: SimulationParams,
+    k: int,
+    rng: np.random.Generator,
+    n_prior: int | None = None,
+    min_ess: float = 0.0,
+    max_batches: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The Bayes-optimal risk at each day in ``days`` and its importance-sampling ESS.
+
+    Batches of ``k`` courses are pooled (each is a sample of the same proposal, so their
+    weights add) until every day's ESS reaches ``min_ess`` or ``max_batches`` ran."""
+    days = np.asarray(days, dtype=float)
+    top, sw, swq, sw2 = _batch(data, days, horizon, planned_scans, p, k, rng, n_prior or 20 * k)
+    for _ in range(max_batches - 1):
+        if (sw**2 / sw2).min() >= min_ess:
+            break
+        t2, *sums = _batch(data, days, horizon, planned_scans, p, k, rng, n_prior or 20 * k)
+        new_top = np.maximum(top, t2)
+        a, b = np.exp(top - new_top), np.exp(t2 - new_top)
+        sw, swq = sw * a + sums[0] * b, swq * a + sums[1] * b
+        sw2, top = sw2 * a**2 + sums[2] * b**2, new_top
+    return swq / sw, sw**2 / sw2
 
 
 def bayes_risks(
@@ -537,8 +556,10 @@ def bayes_risks(
     *,
     horizon: float = 365.0,
     params: SimulationParams | None = None,
-    k: int = 2000,
+    k: int = 1000,
     seed: int = 0,
+    min_ess: float = 50.0,
+    max_batches: int = 8,
 ) -> pd.DataFrame:
     """``points`` (patient_id, landmark_day) with the Bayes-optimal risk within ``horizon``
     (:data:`BOUND_RISK`) and the effective sample size behind it (:data:`BOUND_ESS`).
@@ -546,6 +567,7 @@ def bayes_risks(
     ``params`` must be the ones the cohort was simulated with (default: the defaults).
     The result does not depend on the order of ``points``: each patient's courses are drawn
     from a generator seeded by ``seed`` and the patient's position in ``cohort.patients``.
+    A patient whose ESS falls below ``min_ess`` at a point gets more batches of ``k``.
     """
     p = params or SimulationParams()
     if not horizon > 0:
@@ -571,7 +593,15 @@ def bayes_risks(
         rng = np.random.Generator(np.random.PCG64([seed, position[pid]]))
         days = out[LANDMARK_DAY].to_numpy(dtype=float)[idx]
         risk[idx], ess[idx] = posterior_risk(
-            data[pid], days, horizon=horizon, planned_scans=planned, p=p, k=k, rng=rng
+            data[pid],
+            days,
+            horizon=horizon,
+            planned_scans=planned,
+            p=p,
+            k=k,
+            rng=rng,
+            min_ess=min_ess,
+            max_batches=max_batches,
         )
     out[BOUND_RISK] = risk
     out[BOUND_ESS] = ess

@@ -178,3 +178,19 @@ def test_bound_is_calibrated_and_discriminates_on_a_simulated_cohort(tmp_path: P
     observed = table.loc[followed, "event"].mean()
     predicted = pd.Series(risks[BOUND_RISK].to_numpy())[followed.to_numpy()].mean()
     assert predicted == pytest.approx(observed, abs=0.05)
+
+
+def test_pooled_batches_raise_the_effective_sample_size() -> None:
+    rising = _patient([2, 1, 3, 6, 12, 15], [300, 9, 4, 12, 60, 250], [90, 180])
+    kwargs = {"horizon": 365.0, "planned_scans": PLANNED, "p": P, "k": 800}
+    one, ess_one = posterior_risk(rising, np.array([180.0]), rng=np.random.default_rng(3), **kwargs)
+    four, ess_four = posterior_risk(
+        rising,
+        np.array([180.0]),
+        rng=np.random.default_rng(3),
+        min_ess=1e9,
+        max_batches=4,
+        **kwargs,
+    )
+    assert ess_four[0] > 2 * ess_one[0]
+    assert four[0] == pytest.approx(one[0], abs=0.1)
