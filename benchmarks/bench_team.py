@@ -3,7 +3,7 @@ simultaneous starts. Run by hand, never a test (needs wrk and a PostgreSQL serve
 
     python benchmarks/bench_team.py [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test]
         [--parts replicas,zoo,starts] [--seconds 60] [--clients 16] [--replicas 2]
-        [--patients 640] [--model-seconds 20] [--starts 10] [--tracking-uri URI]
+        [--patients 640] [--model-seconds 20] [--starts 10] [--models a,b] [--tracking-uri URI]
 
 Without ``--tracking-uri`` it trains ``ctcmon train``'s default models (every model of the zoo)
 on 300 simulated patients and registers the best as champion (the default champion). Each
@@ -204,7 +204,9 @@ def zoo(args: argparse.Namespace, uri: str, work: Path) -> None:
         f"{args.clients} wrk connections, {args.model_seconds:.0f} s each",
         flush=True,
     )
-    for name in MODEL_NAMES:
+    # the zoo, and every other model training logged (the stack over them)
+    names = [*MODEL_NAMES, *sorted(set(runs) - set(MODEL_NAMES))]
+    for name in [n for n in names if not args.models or n in args.models.split(",")]:
         run_id = runs.get(name)
         if run_id is None:
             print(f"  {name:<9} no training run in {uri}")
@@ -218,6 +220,10 @@ def zoo(args: argparse.Namespace, uri: str, work: Path) -> None:
             port = free_port()
             proc = start(port, 2, env, work / f"zoo-{name}.log")
             try:
+                served = httpx.get(
+                    f"http://127.0.0.1:{port}/v1/model",
+                    headers={"Authorization": f"Bearer {token}"},
+                ).json()["algorithm"]
                 before = load_average()
                 statuses, acked, _ = wrk_load(
                     [f"http://127.0.0.1:{port}"],
@@ -233,6 +239,7 @@ def zoo(args: argparse.Namespace, uri: str, work: Path) -> None:
         fivexx = sum(n for s, n in statuses.items() if s >= 500)
         print(
             f"  {name:<9} {len(acked) / args.model_seconds:7.1f} draws/s  5xx {fivexx}  "
+            f"(served: {served})  "
             f"statuses {dict(sorted(statuses.items()))}  ({before} before, {after} after)",
             flush=True,
         )
@@ -274,6 +281,7 @@ def main() -> None:
     parser.add_argument("--patients", type=int, default=640)
     parser.add_argument("--model-seconds", type=float, default=20)
     parser.add_argument("--starts", type=int, default=10)
+    parser.add_argument("--models", help="the zoo part: only these models (a,b)")
     parser.add_argument("--tracking-uri", help="a store trained by this script (bench-team)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-team-"))
