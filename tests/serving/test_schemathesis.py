@@ -174,7 +174,7 @@ def test_a_stateful_run_follows_links_with_real_patients_and_finds_nothing(
         )
         for e in entries
     )
-    assert len(entries) >= 100, seen
+    assert len(entries) >= 50, seen  # about 650 in 45 s on a busy 2-core machine
     assert not [k for k in seen if k[2] >= 500], seen
     for method, path, status in seen:
         documented = document["paths"][path][method.lower()]["responses"]
