@@ -3,7 +3,7 @@ Run by hand (several minutes), never a test.
 
     nice python benchmarks/bench_bayes_bound.py [--workdir DIR] [--reuse]
         [--train-patients 1500] [--holdout-patients 1000] [--models xgb_aft,cox] [--k 1000]
-        [--min-ess 50] [--shifted]
+        [--min-ess 50] [--shifted | --shifted-only]
 
 1. ``ctcmon simulate`` a training cohort (seed 1) and a held-out one (seed 2), ``ctcmon train
    --folds 5 --register`` into a new MLflow SQLite store (``bench_alarm_replay.prepare``;
@@ -247,6 +247,7 @@ def main() -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--k", type=int, default=1000, help="latent courses per patient")
     p.add_argument("--min-ess", type=float, default=50.0, help="more courses below this ESS")
+    p.add_argument("--shifted-only", action="store_true", help="the shifted process alone")
     p.add_argument("--shifted", action="store_true", help="also a held-out shifted process")
     a = p.parse_args()
     work = (a.workdir or Path(tempfile.mkdtemp(prefix="bench-bound-"))).resolve()
@@ -264,8 +265,8 @@ def main() -> None:
     holder.refresh()
     pipe = holder.current.pipeline
     print(f"champion: {pipe.model_name}", flush=True)
-    cohorts = [("reference", work / "holdout", SimulationParams())]
-    if a.shifted:
+    cohorts = [] if a.shifted_only else [("reference", work / "holdout", SimulationParams())]
+    if a.shifted or a.shifted_only:
         shifted = shifted_params()
         folder = work / "holdout-shifted"
         if not (a.reuse and (folder / TRUTH_FILE).is_file()):
