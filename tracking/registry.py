@@ -48,11 +48,11 @@ def register_champion(run_id: str, metric: str, value: float) -> str:
 def _model_source(client: MlflowClient, run_id: str) -> tuple[str, str | None]:
     """The run's logged model as ``models:/<model id>`` and its id (MLflow 3 keeps logged
     models outside the run's artifacts), or the run's ``model`` folder when it has none."""
-    outputs = client.get_run(run_id).outputs
-    ids = [o.model_id for o in (outputs.model_outputs if outputs else [])]
+    run = client.get_run(run_id)
+    ids = [o.model_id for o in (run.outputs.model_outputs if run.outputs else [])]
     if ids:
         return f"models:/{ids[-1]}", ids[-1]
-    return f"{client.get_run(run_id).info.artifact_uri}/{MODEL_ARTIFACT}", None
+    return f"{run.info.artifact_uri}/{MODEL_ARTIFACT}", None
 
 
 def comparison_table(

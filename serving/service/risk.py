@@ -133,7 +133,9 @@ def _history_timing(history: PatientHistory, max_days_before_index: int) -> list
         for row, text in enumerate(dates, start=ROW_OFFSET):
             if text is None:
                 continue
-            when = seen[text] if text in seen else seen.setdefault(text, parse_date(text))
+            if text not in seen:
+                seen[text] = parse_date(text)
+            when = seen[text]
             if when is not None and not earliest <= when <= now:
                 problems += timing_problems(
                     file, row, DATE, what, when, index, max_days_before_index

@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,6 @@ from tests.serving.conftest import (
     Registry,
     draw,
     free_port,
-    postgres_schema,
     server_env,
     start_serve,
 )
@@ -27,19 +25,10 @@ pytestmark = pytest.mark.slow
 N_CLIENTS = 6
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'kill.db'}"
-        return
-    with postgres_schema() as url:
-        yield url
-
-
 def test_killing_the_server_mid_load_loses_no_acknowledged_write(
-    registry: Registry, tmp_path: Path, store_url: str
+    registry: Registry, tmp_path: Path, database_url: str
 ) -> None:
-    env, token = server_env(registry, store_url)
+    env, token = server_env(registry, database_url)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     headers = {"Authorization": f"Bearer {token}"}
