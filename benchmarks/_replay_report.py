@@ -81,11 +81,15 @@ def report(fig: dict[str, Any], a: argparse.Namespace) -> list[tuple[str, str, s
 
     iv = fig["intervals"]
     print("\n== risk intervals (grouped jackknife over the CV's fold models)")
-    print(
-        f"assessments carrying an interval at every horizon: {iv['share_with_interval']:.1%}; "
-        f"served risk inside its own interval: {iv['share_risk_inside_own_interval']:.1%}; "
-        f"width at 365 d: median {iv['median_width_365']:.3f}, 90th centile {iv['width_365_q90']:.3f}"
-    )
+    if "median_width_365" not in iv:
+        print("no assessment carries an interval (the champion has no fold models)")
+    else:
+        print(
+            f"assessments carrying an interval at every horizon: {iv['share_with_interval']:.1%}; "
+            f"served risk inside its own interval: {iv['share_risk_inside_own_interval']:.1%}; "
+            f"width at 365 d: median {iv['median_width_365']:.3f}, "
+            f"90th centile {iv['width_365_q90']:.3f}"
+        )
     if "reference_covered" in iv:
         ref = fig["reference"]
         print(

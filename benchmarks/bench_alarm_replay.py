@@ -406,6 +406,8 @@ def intervals(
     """
     from scipy.stats import t as student_t
 
+    if f"low_{HORIZON:.0f}" not in frame:  # a champion without fold models (stack, rsf)
+        return {"share_with_interval": 0.0}
     low, high = (
         frame[f"low_{HORIZON:.0f}"].to_numpy(float),
         frame[f"high_{HORIZON:.0f}"].to_numpy(float),
