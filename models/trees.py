@@ -18,6 +18,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.ensemble._gradient_boosting import predict_stages
+from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalForest
 from sksurv.ensemble.survival_loss import CoxPH
@@ -117,12 +119,53 @@ class RandomSurvivalForestModel(SurvivalModel):
             _check_positive_int("n_time_points", self.n_time_points, minimum=2)
 
     def _risk(self, X: FloatArray) -> FloatArray:
-        return np.asarray(self.pipeline_.predict(X), dtype=float)
+        if len(X) > FAST_MAX_ROWS:
+            return np.asarray(self.pipeline_.predict(X), dtype=float)
+        return forest_risk_and_survival(self.pipeline_[-1], impute(self.pipeline_[0], X))[0]
 
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
         forest = self.pipeline_[-1]
-        curves = forest_survival(forest, self.pipeline_[:-1].transform(X))
+        curves = forest_survival(forest, impute(self.pipeline_[0], X))
         return np.asarray(step_lookup(forest.unique_times_, curves, times, 1.0), dtype=float)
+
+    def survival_and_contributions(
+        self, x: FloatArray, ref: FloatArray, times: Any
+    ) -> tuple[FloatArray, FloatArray]:
+        """One pass over the trees for the perturbation batch: its first row's curve is the
+        survival, the risks of every row the contributions (what the service asks per draw)."""
+        forest = self.pipeline_[-1]
+        risk, curves = forest_risk_and_survival(
+            forest, impute(self.pipeline_[0], self._perturbed(x, ref)), curve_rows=1
+        )
+
+        def survival(unique: FloatArray) -> FloatArray:
+            return np.asarray(step_lookup(forest.unique_times_, curves, unique, 1.0), dtype=float)
+
+        return self._held_survival(survival, times), np.asarray(risk[0] - risk[1:], dtype=float)
+
+
+# Up to this many rows (the service's one-row calls and their perturbation batches) the tree
+# models skip scikit-learn's input checks and per-tree dispatch: the input is the model's own
+# float matrix, and the checks cost more than 150-200 one-row tree walks (tests pin equality)
+FAST_MAX_ROWS = 512
+
+
+def impute(imputer: SimpleImputer, X: FloatArray) -> FloatArray:
+    """``imputer.transform(X)`` for a small float matrix, without scikit-learn's checks: the
+    median of each column where missing, then the missing indicators (``add_indicator``).
+
+    Anything else (an imputer without ``keep_empty_features``, ±inf, many rows) goes through
+    ``transform`` itself, which refuses ±inf with its own message.
+    """
+    X = np.asarray(X, dtype=float)
+    if len(X) > FAST_MAX_ROWS or not imputer.keep_empty_features or np.isinf(X).any():
+        return np.asarray(imputer.transform(X), dtype=float)
+    missing = np.isnan(X)
+    filled = np.where(missing, imputer.statistics_, X)
+    indicator = getattr(imputer, "indicator_", None)
+    if indicator is None:
+        return filled
+    return np.hstack([filled, missing[:, indicator.features_]]).astype(float)
 
 
 def forest_survival(forest: Any, X: FloatArray) -> FloatArray:
@@ -139,6 +182,28 @@ def forest_survival(forest: Any, X: FloatArray) -> FloatArray:
     for tree in forest.estimators_:
         total += tree.tree_.predict(x32)[..., 1]
     return np.asarray(total / len(forest.estimators_), dtype=float)
+
+
+def forest_risk_and_survival(
+    forest: Any, X: FloatArray, curve_rows: int | None = 0
+) -> tuple[FloatArray, FloatArray]:
+    """``forest.predict(X)`` (the ensemble cumulative hazard summed over event times) and the
+    survival curves of the first ``curve_rows`` rows (None: all), in one walk of each tree.
+
+    The same sums in the same order as scikit-survival's one-job ``predict`` (tested equal);
+    ``X`` is imputed and finite.
+    """
+    x32 = np.ascontiguousarray(X, dtype=np.float32)
+    rows = len(x32) if curve_rows is None else curve_rows
+    risk = np.zeros(len(x32))
+    curves = np.zeros((rows, len(forest.unique_times_)))
+    for tree in forest.estimators_:
+        values = tree.tree_.predict(x32)
+        risk += values[:, tree.is_event_time_, 0].sum(1)
+        if rows:
+            curves += values[:rows, :, 1]
+    n = len(forest.estimators_)
+    return risk / n, np.asarray(curves / n, dtype=float)
 
 
 class _FastCoxPH(CoxPH):
@@ -220,4 +285,27 @@ class GradientBoostingModel(ProportionalHazardsModel):
         self.pipeline_.fit(X[order], to_surv(event[order], time[order]))
 
     def _margin(self, X: FloatArray) -> FloatArray:
-        return np.asarray(self.pipeline_.predict(X), dtype=float)
+        boosting = self.pipeline_[-1]
+        if len(X) > FAST_MAX_ROWS or not _plain_boosting(boosting):
+            return np.asarray(self.pipeline_.predict(X), dtype=float)
+        return boosting_margin(boosting, impute(self.pipeline_[0], X))
+
+
+def _plain_boosting(boosting: Any) -> bool:
+    """A Cox-loss boosting without dropout and with a zero start: what ``boosting_margin``
+    reproduces (every ``gbsa`` ctcmon fits)."""
+    return (
+        boosting.loss == "coxph"
+        and not hasattr(boosting, "_scale")
+        and isinstance(boosting.init_, str)
+        and boosting.init_ == "zero"
+    )
+
+
+def boosting_margin(boosting: Any, X: FloatArray) -> FloatArray:
+    """``boosting.predict(X)`` for the Cox loss: the learning-rate-weighted sum of the trees,
+    by scikit-learn's own ``predict_stages``, without the input checks around it."""
+    x32 = np.ascontiguousarray(X, dtype=np.float32)
+    raw = np.zeros((len(x32), boosting.n_trees_per_iteration_), dtype=np.float64)
+    predict_stages(boosting.estimators_, x32, boosting.learning_rate, raw)
+    return np.asarray(raw.ravel(), dtype=float)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
@@ -44,7 +45,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DisconnectionError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -299,6 +306,15 @@ class Store:
             if self.is_sqlite
             else self.engine
         )
+        # PostgreSQL lookups run without a transaction: under READ COMMITTED each statement
+        # sees what was committed when it started, in or out of one, so a BEGIN and a
+        # ROLLBACK (two round trips to the server) per lookup bought nothing. Consistency
+        # across a read and a write is the patient's revision claim (serving/service).
+        self._lookups = (
+            self.engine
+            if self.is_sqlite
+            else self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
         self._read = sessionmaker(self.engine, expire_on_commit=False)
         self._write = sessionmaker(self.writer, expire_on_commit=False)
         # SQLite has one writer at a time, and a writer that finds the file locked sleeps in
@@ -311,9 +327,9 @@ class Store:
 
     def _engine(self, *, write: bool, synchronous: str, pool_size: int) -> Engine:
         if not self.is_sqlite:
-            return create_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
-            )
+            engine = create_engine(self.url, pool_size=pool_size, max_overflow=pool_size)
+            _ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+            return engine
         _make_sqlite_parent(self.url)
         engine = create_engine(
             self.url, pool_size=pool_size, max_overflow=pool_size, connect_args={"timeout": 30}
@@ -328,9 +344,10 @@ class Store:
             yield session
 
     def connect(self) -> Connection:
-        """A connection for a Core query, lighter than a session (no identity map, no unit of
-        work) for the lookups every request makes; nothing it does is committed."""
-        return self.engine.connect()
+        """A connection for Core queries, lighter than a session (no identity map, no unit of
+        work) for the lookups every request makes: reads only (on PostgreSQL it is in
+        autocommit mode, one round trip per statement; write through ``writing``)."""
+        return self._lookups.connect()
 
     @contextmanager
     def writing(self) -> Iterator[Session]:
@@ -410,6 +427,34 @@ class WriteTurn:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._thread.release()
+
+
+# A pooled PostgreSQL connection idle this long is pinged before use (a server restart or
+# an idle timeout may have closed it); one in steady use is not: a ping per checkout was 4 of
+# a draw's ~24 round trips. A connection that breaks anyway fails its request with a 503
+# ("retry"), and SQLAlchemy then replaces every connection of the pool.
+PING_AFTER_IDLE_SECONDS = 10.0
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """``pool_pre_ping`` for connections idle more than ``idle_seconds`` only."""
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return  # new, or in steady use
+        try:
+            alive = engine.dialect.do_ping(dbapi_connection)
+        except Exception:  # any failure: this connection is gone
+            alive = False
+        if not alive:
+            raise DisconnectionError("a pooled connection was closed while idle")  # the pool
+            # discards it and checks out (or opens) another
 
 
 def _sqlite_file(url: str) -> Path | None:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 
-from models.trees import GradientBoostingModel, RandomSurvivalForestModel, bin_times
+from models.base import step_lookup
+from models.trees import GradientBoostingModel, RandomSurvivalForestModel, bin_times, impute
 
 
 def test_forest_survival_equals_scikit_survivals_curve_at_its_times(fitted, test_data):
@@ -85,3 +86,41 @@ def test_forest_refuses_invalid_parameters(params, match, train):
 def test_boosting_refuses_invalid_parameters(params, match, train):
     with pytest.raises(ValueError, match=match):
         GradientBoostingModel(**params).fit(*train)
+
+
+@pytest.fixture(scope="module")
+def with_gaps(train, test_data):
+    """Training and test features with missing values (the imputer's indicators in play)."""
+    rng = np.random.default_rng(5)
+    X, y = train[0].copy(), train[1]
+    X.loc[:, :] = np.where(rng.random(X.shape) < 0.2, np.nan, X.to_numpy())
+    Xt = test_data[0].head(25).to_numpy()
+    Xt = np.where(rng.random(Xt.shape) < 0.2, np.nan, Xt)
+    Xt[:, 2] = np.nan  # a column with no gap in training (no indicator)
+    return X, y, Xt
+
+
+def test_the_one_row_tree_paths_equal_scikit_learns_checked_ones(with_gaps):
+    """The service's small calls skip scikit-learn's checks and per-tree dispatch (models/
+    trees.py, ``FAST_MAX_ROWS``): the same numbers as the library's own predict."""
+    X, y, Xt = with_gaps
+    rsf = RandomSurvivalForestModel(n_estimators=15, n_jobs=1).fit(X, y)
+    gbsa = GradientBoostingModel(n_estimators=40).fit(X, y)
+    imputer = gbsa.pipeline_[0]
+    assert len(imputer.indicator_.features_) > 0
+    np.testing.assert_array_equal(impute(imputer, Xt), imputer.transform(Xt))
+    np.testing.assert_allclose(gbsa._margin(Xt), gbsa.pipeline_.predict(Xt), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(rsf._risk(Xt), rsf.pipeline_.predict(Xt), rtol=1e-9, atol=1e-12)
+    forest = rsf.pipeline_[-1]
+    times = np.array([30.0, 200.0, 600.0])
+    for row in range(3):
+        x, ref = Xt[row : row + 1], Xt[row + 3 : row + 4]
+        surv, effects = rsf.survival_and_contributions(x, ref, times)
+        batch = rsf.pipeline_[:-1].transform(rsf._perturbed(x, ref))
+        risk = forest.predict(batch)
+        np.testing.assert_allclose(effects, risk[0] - risk[1:], rtol=1e-9, atol=1e-12)
+        curve = forest.predict_survival_function(batch[:1], return_array=True)
+        expected = step_lookup(forest.unique_times_, curve, np.minimum(times, rsf.max_time_), 1.0)
+        np.testing.assert_allclose(surv, expected, rtol=1e-9, atol=1e-12)
+    with pytest.raises(ValueError, match="infinity"):
+        gbsa.predict_survival_matrix(np.where(np.isnan(Xt[:1]), np.inf, Xt[:1]), [30.0])
