@@ -180,6 +180,14 @@ class SurvivalModel(BaseEstimator, ABC):
         surv = np.minimum.accumulate(surv, axis=1)
         return np.asarray(surv[:, inverse], dtype=float)
 
+    def for_times(self, times: Any) -> SurvivalModel:
+        """A model answering ``predict_survival_matrix`` at these ``times`` exactly as this one
+        does, possibly smaller (a fold model kept only for the risk intervals, which ask the
+        serving horizons alone). This model itself unless a subclass can shed what those
+        times do not need (the random survival forest: every node's whole curve)."""
+        check_times(times)
+        return self
+
     def predict_risk(self, X: pd.DataFrame, horizons: Any) -> FloatArray:
         """Absolute risk of the event by each horizon, 1 − S(horizon | x)."""
         return 1.0 - self.predict_survival(X, horizons)

@@ -21,6 +21,7 @@ import numpy as np
 from sklearn.ensemble._gradient_boosting import predict_stages
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
+from sklearn.tree._tree import Tree
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalForest
 from sksurv.ensemble.survival_loss import CoxPH
 
@@ -28,6 +29,7 @@ from models.base import (
     FloatArray,
     ProportionalHazardsModel,
     SurvivalModel,
+    check_times,
     make_preprocessor,
     step_lookup,
     to_surv,
@@ -143,6 +145,12 @@ class RandomSurvivalForestModel(SurvivalModel):
 
         return self._held_survival(survival, times), np.asarray(risk[0] - risk[1:], dtype=float)
 
+    def for_times(self, times: Any) -> SurvivalModel:
+        """The forest's survival at ``times`` only (:class:`ForestAtTimes`): each node keeps
+        one value per time instead of its whole curve (two values per grid time), so the
+        CV's fold forests can travel with the packaged model for the risk intervals."""
+        return ForestAtTimes.of(self, times)
+
 
 # Up to this many rows (the service's one-row calls and their perturbation batches) the tree
 # models skip scikit-learn's input checks and per-tree dispatch: the input is the model's own
@@ -166,6 +174,65 @@ def impute(imputer: SimpleImputer, X: FloatArray) -> FloatArray:
     if indicator is None:
         return filled
     return np.hstack([filled, missing[:, indicator.features_]]).astype(float)
+
+
+class ForestAtTimes(SurvivalModel):
+    """A fitted :class:`RandomSurvivalForestModel` that answers survival at fixed times only.
+
+    Same trees (split nodes and leaves), each node's Kaplan–Meier value at each kept time
+    only; ``predict_survival_matrix`` at those times equals the forest's exactly (a test
+    pins it), any other time is refused. It cannot be fitted and has no risk score: it
+    exists for the grouped-jackknife intervals, which ask the serving horizons. The trees
+    are scikit-learn ``Tree`` objects rebuilt from the original's state with the sliced node
+    values (the layout ``Tree.__setstate__`` takes: nodes × outputs × classes), walked by
+    scikit-learn's own code. (Walking all trees at once in numpy, one level per step, was
+    slower on one row: the trees are up to ~40 levels deep.)
+    """
+
+    model_name = "rsf_at_times"
+
+    @classmethod
+    def of(cls, model: RandomSurvivalForestModel, times: Any) -> ForestAtTimes:
+        held = np.unique(np.minimum(check_times(times), model.max_time_))
+        forest = model.pipeline_[-1]
+        # the step function's column for each time (−1: before the first grid time, S = 1)
+        column = np.searchsorted(forest.unique_times_, held, side="right") - 1
+        out = cls()
+        out.feature_names_in_ = model.feature_names_in_
+        out.n_features_in_ = model.n_features_in_
+        out.max_time_ = model.max_time_
+        out.times_ = held
+        out.preprocess_ = model.pipeline_[0]
+        out.trees_ = [_sliced_tree(t.tree_, column) for t in forest.estimators_]
+        return out
+
+    def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
+        at = np.minimum(np.searchsorted(self.times_, times), len(self.times_) - 1)
+        if not np.array_equal(self.times_[at], times):
+            raise ValueError(
+                f"this forest keeps survival at {self.times_.tolist()} days only, "
+                f"asked for {np.asarray(times).tolist()}"
+            )
+        x32 = np.ascontiguousarray(impute(self.preprocess_, X), dtype=np.float32)
+        total = np.zeros((len(x32), len(self.times_)))
+        for tree in self.trees_:
+            total += tree.predict(x32)[..., 0]
+        return np.asarray(total[:, at] / len(self.trees_), dtype=float)
+
+    def _fit(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> None:
+        raise TypeError("a forest kept at fixed times is made from a fitted forest, not fitted")
+
+    def _risk(self, X: FloatArray) -> FloatArray:
+        raise TypeError("a forest kept at fixed times answers survival at those times only")
+
+
+def _sliced_tree(tree: Any, column: np.ndarray) -> Any:
+    """``tree`` with each node's survival (class 1 of each output) at ``column`` only."""
+    state = tree.__getstate__()
+    surv = np.where(column < 0, 1.0, state["values"][:, np.maximum(column, 0), 1])
+    out = Tree(tree.n_features, np.ones(len(column), dtype=np.intp), len(column))
+    out.__setstate__(state | {"values": np.ascontiguousarray(surv[..., None])})
+    return out
 
 
 def forest_survival(forest: Any, X: FloatArray) -> FloatArray:

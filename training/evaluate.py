@@ -496,7 +496,7 @@ def fit_pipeline(
         target=target,
         rows=rows,
         lookback_days=lookback_days,
-        interval_models=_interval_models(result),
+        interval_models=interval_models(result, (*horizons, result.horizon_days)),
     )
 
 
@@ -543,19 +543,30 @@ def package_pipeline(
     )
 
 
-# The fold models travel inside the packaged model for each risk's interval. A random survival
-# forest's trees keep a survival curve per node: five more forests would add ~0.8 GB on 800
-# patients. Above this size the package carries none and its assessments no interval.
+# The fold models travel inside the packaged model for each risk's interval, kept at the
+# serving horizons only (``SurvivalModel.for_times``: a forest's nodes then hold a value per
+# horizon, not a curve, ~50x smaller). Above this size the package carries none and its
+# assessments no interval.
 INTERVAL_MODELS_MAX_BYTES = 64 * 2**20
 
 
-def _interval_models(result: CVResult) -> list[SurvivalModel]:
-    size = sum(len(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL)) for m in result.fold_models)
+def interval_models(result: CVResult, horizons: Sequence[float]) -> list[SurvivalModel]:
+    """``result``'s fold models kept at ``horizons`` (they replace ``result.fold_models``:
+    a stack of this model builds its own fold models from them), or none if too large."""
+    result.fold_models = [m.for_times(sorted(set(horizons))) for m in result.fold_models]
+    return fold_models_within_limit(result, result.fold_models)
+
+
+def fold_models_within_limit(
+    result: CVResult, models: Sequence[SurvivalModel]
+) -> list[SurvivalModel]:
+    """``models`` if they pickle within ``INTERVAL_MODELS_MAX_BYTES``, else none (noted)."""
+    size = sum(len(pickle.dumps(m, protocol=pickle.HIGHEST_PROTOCOL)) for m in models)
     if size > INTERVAL_MODELS_MAX_BYTES:
         result.notes.append(
-            f"risk intervals: the {len(result.fold_models)} fold models take "
+            f"risk intervals: the {len(models)} fold models take "
             f"{size / 2**20:.0f} MiB (limit {INTERVAL_MODELS_MAX_BYTES / 2**20:.0f} MiB); the "
             "packaged model carries none, so its assessments come without an interval"
         )
         return []
-    return list(result.fold_models)
+    return list(models)

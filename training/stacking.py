@@ -40,6 +40,7 @@ from cohort.vocabulary import (
     PATIENT_ID,
     RESIDUAL_TIME_FULL,
 )
+from models.base import SurvivalModel
 from models.pipeline import DEFAULT_HORIZONS, RiskPipeline
 from models.stack import WEIGHT_TOLERANCE, StackModel
 from tracking.vocabulary import STACK_PACKAGED
@@ -52,6 +53,7 @@ from training.evaluate import (
     _fold_metrics,
     _ibs_grid,
     _pooled_metrics,
+    fold_models_within_limit,
     package_pipeline,
 )
 
@@ -288,10 +290,6 @@ def stack_pipeline(
         packaged_weights(result)[base_names(result)].to_numpy(dtype=float),
         result.horizon_days,
     )
-    result.notes.append(
-        "risk intervals: the packaged stack carries no fold models, so its assessments come "
-        "without an interval"
-    )
     return package_pipeline(
         cohort,
         first.featurizer,
@@ -304,8 +302,40 @@ def stack_pipeline(
         target=target,
         rows=first.rows,
         lookback_days=lookback_days,
-        interval_models=[],
+        interval_models=fold_stacks(result, bases),
     )
+
+
+def fold_stacks(result: CVResult, bases: Sequence[CVResult]) -> list[SurvivalModel]:
+    """The stack's fold models, for its risks' grouped-jackknife interval: fold k's stack
+    mixes the base models fitted without fold k with the weights fitted without fold k
+    (both already made by the cross-validation), so the interval sees the weights'
+    variation between folds as well as the base models'. None (noted) if a base model
+    carries no fold models."""
+    table = result.stack_weights
+    assert table is not None
+    names = base_names(result)
+    lacking = [b.name for b in bases if len(b.fold_models) != len(b.fold_metrics)]
+    if lacking:
+        result.notes.append(
+            f"risk intervals: {', '.join(lacking)} carried no fold models, so the stack's "
+            "assessments come without an interval"
+        )
+        return []
+    stacks: list[SurvivalModel] = []
+    for i, fold in enumerate(f["fold"] for f in bases[0].fold_metrics):
+        weights = table[table["fitted_on"] == f"all but fold {fold}"][names]
+        members = []
+        for b in bases:
+            if str(b.fold_metrics[i]["fold"]) != str(fold):
+                raise ValueError(f"models {bases[0].name!r} and {b.name!r} ran other folds")
+            members.append((b.name, b.fold_models[i]))
+        stacks.append(
+            StackModel.of_fitted(
+                members, BAND_EDGES, weights.to_numpy(dtype=float), result.horizon_days
+            )
+        )
+    return fold_models_within_limit(result, stacks)
 
 
 def stack_groups(models: Sequence[str], feature_sets: Sequence[str]) -> dict[str, list[str]]:

@@ -27,6 +27,35 @@ def test_forest_survival_equals_scikit_survivals_curve_at_its_times(fitted, test
     )
 
 
+def test_a_forest_kept_at_fixed_times_answers_them_exactly_and_is_far_smaller(fitted, test_data):
+    import pickle
+
+    model = fitted["rsf"]
+    forest = model.pipeline_[-1]
+    # before the first grid time, on grid times, between them, past follow-up
+    times = [forest.unique_times_[0] / 2, forest.unique_times_[3], 365.0, model.max_time_ + 500]
+    kept = model.for_times(times)
+    X = test_data[0].head(25)
+    np.testing.assert_allclose(
+        kept.predict_survival(X, times), model.predict_survival(X, times), rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        kept.predict_survival(X, times[1:3]), model.predict_survival(X, times[1:3]), rtol=1e-12
+    )
+    assert kept.predict_survival(X, times)[:, 0].tolist() == [1.0] * len(X)
+    assert len(pickle.dumps(kept)) * 5 < len(pickle.dumps(model))
+    with pytest.raises(ValueError, match="keeps survival at"):
+        kept.predict_survival(X, [100.5])
+    with pytest.raises(TypeError, match="survival at those times only"):
+        kept.predict(X)
+
+
+def test_other_models_are_their_own_model_at_any_times(fitted):
+    assert fitted["cox"].for_times([180, 365]) is fitted["cox"]
+    with pytest.raises(ValueError, match="finite and >= 0"):
+        fitted["cox"].for_times([-1])
+
+
 def test_boosting_matches_scikit_survivals_own_implementation(train, test_data):
     X, y = train
     params = {"n_estimators": 30, "max_depth": 2, "learning_rate": 0.1, "subsample": 0.8}

@@ -61,3 +61,32 @@ def test_compare_reads_the_stack_s_weights_back_from_mlflow(stack_store: dict[st
     assert "stack: weights per band of days since index" in res.stdout
     header = next(line for line in res.stdout.splitlines() if "chosen on" in line)
     assert "cox" in header and "xgb_cox" in header
+
+
+def test_the_stack_s_risks_carry_an_interval_from_its_fold_stacks(
+    stack_store: dict[str, Any],
+) -> None:
+    from cohort.load import load_cohort
+    from cohort.records import history_from_cohort
+    from models.packaging import load_pipeline
+    from models.stack import StackModel
+    from tracking.locations import use_tracking
+
+    use_tracking(stack_store["uri"], "stack")
+    pipeline = load_pipeline("models:/ctcmon-recurrence@champion")
+    assert isinstance(pipeline.model, StackModel)
+    # one stack per fold: fold k's base models with fold k's weights
+    assert len(pipeline.interval_models) == 3
+    assert all(isinstance(m, StackModel) for m in pipeline.interval_models)
+    fold_weights = [m.weights_ for m in pipeline.interval_models]
+    assert not all(np.allclose(w, fold_weights[0]) for w in fold_weights[1:])
+    cohort = load_cohort(stack_store["cohort_dir"])
+    widths = []
+    for pid in cohort.patients["patient_id"].head(5):
+        a = pipeline.assess(history_from_cohort(cohort, str(pid)))
+        assert set(a["risk_interval"]) == set(a["risk"])
+        for h, risk in a["risk"].items():
+            band = a["risk_interval"][h]
+            assert 0 <= band["low"] <= risk <= band["high"] <= 1
+            widths.append(band["high"] - band["low"])
+    assert max(widths) > 0
