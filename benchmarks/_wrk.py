@@ -44,7 +44,7 @@ def post_throughput(
             [
                 "wrk",
                 "-t",
-                "2",
+                str(min(2, connections)),  # wrk wants at least one connection per thread
                 "-c",
                 str(connections),
                 "-d",
@@ -84,3 +84,13 @@ def comparison(
         f"{b['rps']:.0f} req/s (p50 {b['p50_ms']:.1f} ms, p99 {b['p99_ms']:.1f} ms, "
         f"{b['bad']} not 2xx): {ratio:.2f}x (target >= 3x: {'met' if ratio >= 3 else 'NOT met'})",
     ]
+
+
+def single_connection_p50(
+    url: str, body: dict[str, Any], token: str, seconds: float
+) -> dict[str, float] | None:
+    """One wrk connection, one request at a time, for ``seconds``: the p50 latency of a
+    client that costs almost nothing itself (None without wrk)."""
+    if not available():
+        return None
+    return post_throughput(url, body, {"Authorization": f"Bearer {token}"}, seconds, 1)

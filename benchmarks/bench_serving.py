@@ -322,15 +322,38 @@ def mlflow_serve(model_uri: str, port: int, env: dict[str, str]) -> subprocess.P
 
 
 def restated_targets(
-    ours_http: float, assess: float, in_process_p99: float, wrk_lines: list[str]
+    ours_http: float,
+    assess: float,
+    in_process_p99: float,
+    wrk_lines: list[str],
+    single: dict[str, float] | None = None,
 ) -> list[str]:
-    """The serving targets of the web-app issue, measured in this run."""
-    overhead = ours_http - assess
-    return [
+    """The serving targets of the web-app issue, measured in this run.
+
+    The overhead target (auth, validation, storage and HTTP) is judged on wrk's single
+    connection when wrk is installed: a C client whose own time per request is a few
+    microseconds. The Python client's figure is printed beside it; it adds httpx's own
+    encoding and bookkeeping (about a millisecond) to the service's.
+    """
+    python_overhead = ours_http - assess
+    lines = [
         "targets:",
-        f"  single-client HTTP p50 minus the in-process assessment: {ours_http:.2f} - "
-        f"{assess:.2f} = {overhead:.2f} ms (target <= 1.5 ms: "
-        f"{'met' if overhead <= 1.5 else 'NOT met'})",
+        f"  single-client p50 over HTTP from Python (httpx) minus the in-process assessment: "
+        f"{ours_http:.2f} - {assess:.2f} = {python_overhead:.2f} ms (includes the client's "
+        "own time)",
+    ]
+    judged = python_overhead
+    if single is not None:
+        judged = single["p50_ms"] - assess
+        lines.append(
+            f"  single-connection p50 over HTTP from wrk minus the in-process assessment: "
+            f"{single['p50_ms']:.2f} - {assess:.2f} = {judged:.2f} ms "
+            f"({single['requests']:.0f} requests, {single['bad']:.0f} not 2xx)"
+        )
+    return [
+        *lines,
+        f"  the service's overhead per request: {judged:.2f} ms (target <= 1.5 ms: "
+        f"{'met' if judged <= 1.5 else 'NOT met'})",
         f"  in-process app p99 {in_process_p99:.1f} ms (target <= 15 ms: "
         f"{'met' if in_process_p99 <= 15 else 'NOT met'})",
         *wrk_lines,
@@ -609,7 +632,15 @@ def main() -> None:
             f"(constant model) + {p50['mlflow'] - p50['floor']:.2f} ms for the pipeline",
             flush=True,
         )
-        for line in restated_targets(p50["ours"], assess_p50, app_p99, wrk_lines):
+        single = _wrk.single_connection_p50(
+            f"http://127.0.0.1:{ours}/v1/risk", body, token, args.wrk_seconds
+        )
+        # the assessment timed again beside the single-connection run (the shared machine's
+        # speed drifts over a run); the target is judged against this one
+        pipeline = holder.current.pipeline
+        again = p50_ms(timed(lambda: pipeline.assess(history), n))
+        print(f"in-process RiskPipeline.assess p50 again: {again:.2f} ms (first: {assess_p50:.2f})")
+        for line in restated_targets(p50["ours"], again, app_p99, wrk_lines, single):
             print(line, flush=True)
         base = f"http://127.0.0.1:{ours}"
         if args.load_seconds <= 0:
