@@ -90,7 +90,8 @@ def _print_demo(res: Any) -> None:
     if store:
         out.print(
             f"  service store: {store['patients']} patients with {store['draws']} draws, an "
-            f"assessment each, in {store['database_url']} (site {store['site']!r})"
+            f"assessment each, in {store['database_url']} (site {store['site']!r}); new "
+            f"patients, not trained on → {store['cohort_dir']}"
         )
         here = res.workdir == Path("ctcmon-demo").resolve()
         serve = (

@@ -42,6 +42,11 @@ CUT_QUANTILE = 0.6
 # is issued by the champion through the service (a random survival forest with its fold
 # models takes tens of ms a draw), so the whole cohort would take minutes
 CLINIC_PATIENTS = 100
+# the clinic's patients are new to the model, as a clinic's are: simulated by the same
+# process with the next seed, never trained on. (Loading the training patients would show
+# in-sample risks, and intervals inflated by the one fold model that never saw each one.)
+CLINIC_FOLDER = "clinic-cohort"
+CLINIC_SIMULATED = 400  # about a third of them are in follow-up on the clinic day
 
 
 def run_demo(
@@ -102,7 +107,7 @@ def run_demo(
     note("model report", 0.9)
     _timed(result, "report", lambda: _report(result, uri))
     note("loading the patients into the service store", 0.93)
-    _timed(result, "store", lambda: _store(result, cohort, uri))
+    _timed(result, "store", lambda: _store(result, _clinic_cohort(workdir, seed), uri))
     return result
 
 
@@ -133,6 +138,18 @@ def _report(result: DemoResult, uri: str) -> None:
     out = result.workdir / "model-report"
     build_model_report(CHAMPION_URI, out, tracking_uri=uri)
     result.summary["model_report"] = str(out / "model_report.html")
+
+
+def _clinic_cohort(workdir: Path, seed: int) -> Any:
+    """New patients for the clinic (``CLINIC_FOLDER``): the next seed of the simulator."""
+    from cohort.load import load_cohort
+    from cohort.simulate import simulate_cohort
+
+    folder = workdir / CLINIC_FOLDER
+    if folder.exists():
+        _remove_previous_simulation(folder)
+    simulate_cohort(folder, n_patients=CLINIC_SIMULATED, seed=seed + 1)
+    return load_cohort(folder)
 
 
 def _store(result: DemoResult, cohort: Any, uri: str) -> None:
@@ -181,6 +198,7 @@ def _store(result: DemoResult, cohort: Any, uri: str) -> None:
         "draws": loaded.draws,
         "assessments": loaded.assessments,
         "scans": loaded.scans,
+        "cohort_dir": str(result.workdir / CLINIC_FOLDER),
     }
 
 

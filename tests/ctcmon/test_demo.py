@@ -75,6 +75,33 @@ def test_the_demo_leaves_a_populated_service_store_and_a_working_clinician_key(
     assert f"service store: {patients} patients with {draws} draws" in out["text"]
 
 
+def test_the_demo_s_clinic_patients_are_new_to_the_model(demo: tuple[Path, dict]) -> None:
+    """The worklist holds patients the champion was never trained on, as a clinic's are."""
+    import pandas as pd
+    from sqlalchemy import select
+
+    from serving.store import Draw, Patient, Store
+
+    workdir = demo[0]
+    trained = pd.read_csv(workdir / "cohort" / "patients.csv")
+    clinic = pd.read_csv(workdir / "clinic-cohort" / "patients.csv")
+    store = Store(f"sqlite:///{(workdir / 'ctcmon.db').as_posix()}")
+    try:
+        with store.reading() as s:
+            stored = set(s.scalars(select(Patient.patient_id)))
+            n_draws = len(s.execute(select(Draw.id)).all())
+    finally:
+        store.dispose()
+    assert set(stored) <= set(clinic["patient_id"]) and n_draws > 0
+    # the simulator numbers patients alike: the same id in both cohorts is another patient
+    # (the CSVs' dates are the simulated calendar's, unshifted)
+    ours = clinic.set_index("patient_id")["index_date"]
+    theirs = trained.set_index("patient_id")["index_date"]
+    same = [p for p in stored if p in theirs.index and theirs[p] == ours[p]]
+    assert len(same) < len(stored) / 10
+    assert "new patients, not trained on" in demo[1]["text"]
+
+
 def test_the_demo_json_carries_the_same_figures(tmp_path: Path) -> None:
     res = ctcmon("demo", "--workdir", tmp_path / "j", "--patients", "120", "--json")
     assert res.returncode == 0, res.stderr
