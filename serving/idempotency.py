@@ -49,6 +49,18 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
+# ``session.info`` key of the record a write stores with its response: a writer may insert it
+# in its own statement (``take_record``), else ``run`` inserts it after the writer's rows
+RECORD = "idempotency_record"
+
+
+def take_record(session: Session) -> dict[str, Any] | None:
+    """The idempotency record this transaction must store (None without a key); the caller
+    inserts it, in the same transaction, instead of ``run``."""
+    record: dict[str, Any] | None = session.info.pop(RECORD, None)
+    return record
+
+
 # built once (SQLAlchemy caches their compiled SQL) and run as Core statements, like the
 # other rows every request writes (see serving/service.py)
 RECORD_INSERT = insert(Base.metadata.tables[IdempotencyRecord.__tablename__])
@@ -100,19 +112,19 @@ def run(
             raise
         try:
             with store.writing() as session:
-                write(session)
                 if idem_key:
-                    session.execute(
-                        RECORD_INSERT,
-                        {
-                            "key_id": key.key_id,
-                            "idempotency_key": idem_key,
-                            "fingerprint": fp,
-                            "status_code": status,
-                            "response": body,
-                            "created_at": utcnow(),
-                        },
-                    )
+                    session.info[RECORD] = {
+                        "key_id": key.key_id,
+                        "idempotency_key": idem_key,
+                        "fingerprint": fp,
+                        "status_code": status,
+                        "response": body,
+                        "created_at": utcnow(),
+                    }
+                write(session)
+                record = session.info.pop(RECORD, None)
+                if record is not None:  # not taken into the writer's own statement
+                    session.execute(RECORD_INSERT, record)
         except Stale:
             continue
         except IntegrityError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from serving.service import draws
 from serving.store import Assessment, AuditEvent, Draw, Measurement, Store
@@ -233,6 +233,10 @@ def test_every_read_and_write_is_in_the_audit_log_with_the_key_id(
     ]
 
 
+REFUSE_AUDIT = """CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS
+$$ BEGIN RAISE EXCEPTION 'the audit log is unavailable'; END $$"""
+
+
 def test_a_draw_whose_audit_event_cannot_be_written_stores_nothing(
     api: Api, patient: dict[str, Any], store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -241,11 +245,21 @@ def test_a_draw_whose_audit_event_cannot_be_written_stores_nothing(
     def audit_fails(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("the audit log is unavailable")
 
-    monkeypatch.setattr(draws, "audit", audit_fails)
+    if store.is_sqlite:
+        monkeypatch.setattr(draws, "audit", audit_fails)
+    else:  # one statement writes a draw's rows there: the database refuses its audit row
+        with store.writing() as s:
+            s.execute(text(REFUSE_AUDIT))
+            s.execute(
+                text("CREATE TRIGGER refuse BEFORE INSERT ON audit_log EXECUTE FUNCTION refuse()")
+            )
     r = api.clinician.post("/v1/patients/p-0042/draws", json=draw("2024-04-10"))
     assert r.status_code == 500 and "audit" not in r.text
     assert (count(store, Draw), count(store, Measurement), count(store, Assessment)) == (0, 0, 0)
     monkeypatch.undo()
+    if not store.is_sqlite:
+        with store.writing() as s:
+            s.execute(text("DROP TRIGGER refuse ON audit_log"))
     again = api.clinician.post("/v1/patients/p-0042/draws", json=draw("2024-04-10"))
     assert again.status_code == 201, again.text  # nothing half-written blocks the retry
     assert (count(store, Draw), count(store, Assessment)) == (1, 1)
