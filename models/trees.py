@@ -21,7 +21,6 @@ import numpy as np
 from sklearn.ensemble._gradient_boosting import predict_stages
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.tree._tree import Tree
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis, RandomSurvivalForest
 from sksurv.ensemble.survival_loss import CoxPH
 
@@ -182,11 +181,14 @@ class ForestAtTimes(SurvivalModel):
     Same trees (split nodes and leaves), each node's Kaplan–Meier value at each kept time
     only; ``predict_survival_matrix`` at those times equals the forest's exactly (a test
     pins it), any other time is refused. It cannot be fitted and has no risk score: it
-    exists for the grouped-jackknife intervals, which ask the serving horizons. The trees
-    are scikit-learn ``Tree`` objects rebuilt from the original's state with the sliced node
-    values (the layout ``Tree.__setstate__`` takes: nodes × outputs × classes), walked by
-    scikit-learn's own code. (Walking all trees at once in numpy, one level per step, was
-    slower on one row: the trees are up to ~40 levels deep.)
+    exists for the grouped-jackknife intervals, which ask the serving horizons.
+
+    The trees are packed end to end into flat arrays (children as global node numbers) and
+    walked together, one level per step, only the trees not yet at a leaf moving on: the
+    same ``x <= threshold`` test as scikit-learn's (the float32 input against the float64
+    threshold). On the service's one row this is about 5× faster than calling 200 trees one
+    by one (0.4 against 2.1 ms, measured on a loaded machine), which matters because a
+    stack's interval asks five fold forests per request.
     """
 
     model_name = "rsf_at_times"
@@ -197,13 +199,27 @@ class ForestAtTimes(SurvivalModel):
         forest = model.pipeline_[-1]
         # the step function's column for each time (−1: before the first grid time, S = 1)
         column = np.searchsorted(forest.unique_times_, held, side="right") - 1
+        states = [t.tree_.__getstate__() for t in forest.estimators_]
+        sizes = np.array([len(state["nodes"]) for state in states])
+        roots = np.r_[0, np.cumsum(sizes)[:-1]]
+        nodes = np.concatenate([state["nodes"] for state in states])
+
+        def child(name: str) -> np.ndarray:
+            local = nodes[name].astype(np.intp)
+            return np.where(local < 0, -1, local + np.repeat(roots, sizes))
+
         out = cls()
         out.feature_names_in_ = model.feature_names_in_
         out.n_features_in_ = model.n_features_in_
         out.max_time_ = model.max_time_
         out.times_ = held
         out.preprocess_ = model.pipeline_[0]
-        out.trees_ = [_sliced_tree(t.tree_, column) for t in forest.estimators_]
+        out.roots_ = roots.astype(np.intp)
+        out.left_, out.right_ = child("left_child"), child("right_child")
+        out.feature_ = np.maximum(nodes["feature"], 0).astype(np.intp)  # leaves: never read
+        out.threshold_ = nodes["threshold"].astype(float)
+        values = np.concatenate([state["values"][:, np.maximum(column, 0), 1] for state in states])
+        out.value_ = np.where(column < 0, 1.0, values)
         return out
 
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
@@ -213,26 +229,25 @@ class ForestAtTimes(SurvivalModel):
                 f"this forest keeps survival at {self.times_.tolist()} days only, "
                 f"asked for {np.asarray(times).tolist()}"
             )
-        x32 = np.ascontiguousarray(impute(self.preprocess_, X), dtype=np.float32)
-        total = np.zeros((len(x32), len(self.times_)))
-        for tree in self.trees_:
-            total += tree.predict(x32)[..., 0]
-        return np.asarray(total[:, at] / len(self.trees_), dtype=float)
+        x = np.asarray(impute(self.preprocess_, X), dtype=np.float32).astype(float)
+        n_trees = len(self.roots_)
+        node = np.tile(self.roots_, len(x))  # row r's trees at r * n_trees ...
+        row = np.repeat(np.arange(len(x)), n_trees)
+        moving = np.flatnonzero(self.left_[node] >= 0)
+        while len(moving):
+            here = node[moving]
+            left = x[row[moving], self.feature_[here]] <= self.threshold_[here]
+            there = np.where(left, self.left_[here], self.right_[here])
+            node[moving] = there
+            moving = moving[self.left_[there] >= 0]
+        leaves = self.value_[node].reshape(len(x), n_trees, len(self.times_))
+        return np.asarray(leaves.mean(axis=1)[:, at], dtype=float)
 
     def _fit(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> None:
         raise TypeError("a forest kept at fixed times is made from a fitted forest, not fitted")
 
     def _risk(self, X: FloatArray) -> FloatArray:
         raise TypeError("a forest kept at fixed times answers survival at those times only")
-
-
-def _sliced_tree(tree: Any, column: np.ndarray) -> Any:
-    """``tree`` with each node's survival (class 1 of each output) at ``column`` only."""
-    state = tree.__getstate__()
-    surv = np.where(column < 0, 1.0, state["values"][:, np.maximum(column, 0), 1])
-    out = Tree(tree.n_features, np.ones(len(column), dtype=np.intp), len(column))
-    out.__setstate__(state | {"values": np.ascontiguousarray(surv[..., None])})
-    return out
 
 
 def forest_survival(forest: Any, X: FloatArray) -> FloatArray:
