@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
@@ -151,5 +153,10 @@ def test_the_one_row_tree_paths_equal_scikit_learns_checked_ones(with_gaps):
         curve = forest.predict_survival_function(batch[:1], return_array=True)
         expected = step_lookup(forest.unique_times_, curve, np.minimum(times, rsf.max_time_), 1.0)
         np.testing.assert_allclose(surv, expected, rtol=1e-9, atol=1e-12)
+    # the node tables the forest built for this are not packaged with it
+    assert "_serving_tables" in vars(rsf)
+    again = pickle.loads(pickle.dumps(rsf))
+    assert "_serving_tables" not in vars(again)
+    np.testing.assert_array_equal(again._risk(Xt), rsf._risk(Xt))
     with pytest.raises(ValueError, match="infinity"):
         gbsa.predict_survival_matrix(np.where(np.isnan(Xt[:1]), np.inf, Xt[:1]), [30.0])
