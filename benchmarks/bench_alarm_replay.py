@@ -95,19 +95,23 @@ def prepare(a: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[str,
     """Cohorts simulated and models trained (or reused); what was done and how long it took."""
     done: dict[str, Any] = {"reused": False}
     store = work / "mlflow.db"
-    if a.reuse and store.is_file() and (work / "holdout" / TRUTH_FILE).is_file():
+    have = all((work / n / TRUTH_FILE).is_file() for n in ("train", "holdout"))
+    if a.reuse and have and store.is_file() and not getattr(a, "retrain", False):
         done["reused"] = True
         return done
     for name, n, seed in (
         ("train", a.train_patients, a.train_seed),
         ("holdout", a.holdout_patients, a.holdout_seed),
     ):
+        if a.reuse and have:
+            continue
         _, done[f"simulate_{name}_seconds"], _ = run_cli(
             ["simulate", str(work / name), "--patients", str(n), "--seed", str(seed)], work, env
         )
     store.unlink(missing_ok=True)
     train = ["train", str(work / "train"), "--folds", str(a.folds), "--register", "--json"]
     train += ["--models", a.models] if a.models else []
+    train += ["--features", a.features] if getattr(a, "features", None) else []
     train += ["--tracking-uri", tracking_uri(work), "--experiment", "replay"]
     print(f"training: ctcmon {' '.join(train)}", flush=True)
     out, done["train_seconds"], done["train_cpu_seconds"] = run_cli(train, work, env)

@@ -1,8 +1,8 @@
 """The trained model against what the markers can tell: the Bayes-optimal risk of the process.
 Run by hand (several minutes), never a test.
 
-    nice python benchmarks/bench_bayes_bound.py [--workdir DIR] [--reuse]
-        [--train-patients 1500] [--holdout-patients 1000] [--models xgb_aft,cox] [--k 1000]
+    nice python benchmarks/bench_bayes_bound.py [--workdir DIR] [--reuse [--retrain]]
+        [--features summary|mixed] [--train-patients 1500] [--holdout-patients 1000] [--models xgb_aft,cox] [--k 1000]
         [--min-ess 50] [--shifted | --shifted-only]
 
 1. ``ctcmon simulate`` a training cohort (seed 1) and a held-out one (seed 2), ``ctcmon train
@@ -187,8 +187,26 @@ def shifted_params() -> SimulationParams:
     )
 
 
+def _cached_bound(cache: Path | None, points: pd.DataFrame) -> pd.DataFrame | None:
+    """The bound risks of an earlier run on the same held-out cohort and points, if kept."""
+    if cache is None or not cache.is_file():
+        return None
+    bound = pd.read_csv(cache, dtype={PATIENT_ID: str})
+    key = [PATIENT_ID, LANDMARK_DAY]
+    mine = points[key].astype({PATIENT_ID: str})
+    if len(bound) != len(mine) or len(mine.merge(bound[key], on=key)) != len(mine):
+        return None
+    print(f"bound risks reused from {cache}", flush=True)
+    return bound
+
+
 def evaluate(
-    holdout: Any, params: SimulationParams, pipe: Any, k: int, min_ess: float
+    holdout: Any,
+    params: SimulationParams,
+    pipe: Any,
+    k: int,
+    min_ess: float,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     """Model and bound on one held-out cohort: AUC per landmark, alarm, calibration."""
     out: dict[str, Any] = {}
@@ -204,9 +222,14 @@ def evaluate(
 
     started = time.perf_counter()
     points = pd.concat([draws, table[[PATIENT_ID, LANDMARK_DAY]]]).drop_duplicates()
-    bound = bayes_risks(
-        holdout, points, horizon=HORIZON, params=params, k=k, seed=0, min_ess=min_ess
-    )
+    key = [PATIENT_ID, LANDMARK_DAY]
+    bound = _cached_bound(cache, points)
+    if bound is None:
+        bound = bayes_risks(
+            holdout, points, horizon=HORIZON, params=params, k=k, seed=0, min_ess=min_ess
+        )
+        if cache is not None:
+            bound[[*key, BOUND_RISK, BOUND_ESS]].to_csv(cache, index=False)
     seconds = time.perf_counter() - started
     out["bound"] = {
         "k": k,
@@ -224,7 +247,6 @@ def evaluate(
         f"{out['bound']['ess_median']:.0f}, 5% quantile {out['bound']['ess_q05']:.1f}",
         flush=True,
     )
-    key = [PATIENT_ID, LANDMARK_DAY]
     bound_draws = draws.merge(bound, on=key, how="left")[BOUND_RISK].to_numpy(float)
     bound_lm = table[key].merge(bound, on=key, how="left")[BOUND_RISK].to_numpy(float)
     out["auc"] = auc_figures(table, model_lm.to_numpy(float), bound_lm)
@@ -238,7 +260,13 @@ def evaluate(
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--workdir", type=Path)
-    p.add_argument("--reuse", action="store_true", help="keep the cohorts and MLflow store")
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the cohorts, the MLflow store and the bound's risks (kept in the work dir)",
+    )
+    p.add_argument("--retrain", action="store_true", help="with --reuse: train again")
+    p.add_argument("--features", help="ctcmon train --features (default: its default)")
     p.add_argument("--train-patients", type=int, default=1500)
     p.add_argument("--train-seed", type=int, default=1)
     p.add_argument("--holdout-patients", type=int, default=1000)
@@ -258,6 +286,7 @@ def main() -> None:
     figures_: dict[str, Any] = {"prepare": {k: v for k, v in done.items() if k != "train"}}
     if "train" in done:
         figures_["champion"] = done["train"].get("champion")
+        figures_["comparison"] = done["train"].get("comparison")  # out of fold, training cohort
 
     from serving.model import ModelHolder
 
@@ -274,7 +303,8 @@ def main() -> None:
         cohorts.append(("shifted", folder, shifted))
     for name, folder, params in cohorts:
         print(f"\n===== {name} process: held-out cohort {folder}", flush=True)
-        figures_[name] = evaluate(load_cohort(folder), params, pipe, a.k, a.min_ess)
+        cache = work / f"bound-{name}-k{a.k}-ess{a.min_ess:g}.csv" if a.reuse else None
+        figures_[name] = evaluate(load_cohort(folder), params, pipe, a.k, a.min_ess, cache)
     (work / "bound_figures.json").write_text(json.dumps(figures_, indent=2, default=str))
     print(f"\nfigures in {work / 'bound_figures.json'}")
 

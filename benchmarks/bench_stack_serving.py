@@ -71,7 +71,7 @@ def main() -> None:
         store.migrate()
         _, token = create_key(store, "clinician", body["patient"].get("site_id") or "site-a")
         store.dispose()
-        lines, _ = in_process(holder, db, token, body, args.requests)
+        lines, _, _ = in_process(holder, db, token, body, args.requests)
         lines.append(cpu_per_assessment(pipeline, body, args.requests))
         kept = getattr(pipeline.model, "names_", None)
         what = f"stacking {', '.join(kept)}" if kept else type(pipeline.model).__name__

@@ -34,6 +34,7 @@ from cohort.units import conversion_factor
 from cohort.vocabulary import (
     CRITERIA_VALUES,
     DAY,
+    FINDING,
     FINDINGS,
     INDEX_DATE,
     MARKER,
@@ -58,6 +59,7 @@ class ParsedHistory:
     value: np.ndarray  # float, in the marker's canonical unit
     qualifier: np.ndarray  # object array: "<", ">" or None
     imaging_day: np.ndarray  # float days since index of each scan, ascending
+    imaging_finding: np.ndarray  # object array: each scan's finding, in imaging_day's order
 
     @property
     def below_limit(self) -> np.ndarray:
@@ -85,8 +87,16 @@ def parsed_from_cohort(cohort: Cohort) -> ParsedHistory:
         marker=m[MARKER].to_numpy(dtype=object),
         value=m[VALUE].to_numpy(dtype=float),
         qualifier=np.array([q if isinstance(q, str) else None for q in m[QUALIFIER]], dtype=object),
-        imaging_day=np.sort(cohort.imaging[DAY].to_numpy(dtype=float)),
+        **_scans(cohort.imaging[DAY].to_numpy(dtype=float), cohort.imaging[FINDING].to_numpy()),
     )
+
+
+def _scans(day: np.ndarray, finding: np.ndarray) -> dict[str, np.ndarray]:
+    order = np.argsort(day, kind="stable")
+    return {
+        "imaging_day": np.asarray(day, dtype=float)[order],
+        "imaging_finding": np.asarray(finding, dtype=object)[order],
+    }
 
 
 def _cell(value: Any, kind: str) -> float | str | None:
@@ -118,7 +128,10 @@ def quick_parse(history: PatientHistory, manifest: Manifest) -> ParsedHistory | 
         marker=np.array([r[1] for r in rows], dtype=object),
         value=np.array([r[2] for r in rows], dtype=float),
         qualifier=np.array([r[3] for r in rows], dtype=object),
-        imaging_day=np.sort(np.array([_days(d, index) for d in imaging], dtype=float)),
+        **_scans(
+            np.array([_days(d, index) for d in imaging], dtype=float),
+            np.array([scan.finding for scan in history.imaging], dtype=object),
+        ),
     )
 
 

@@ -27,6 +27,7 @@ from cohort.vocabulary import (
     DAY,
     EVENT,
     EVENT_FULL,
+    FINDING,
     LANDMARK_DAY,
     MARKER,
     PATIENT_ID,
@@ -53,6 +54,12 @@ from features.covariates import (
     infer_covariate_types,
     learn_levels,
 )
+from features.imaging import (
+    SCAN_STATS,
+    indeterminate,
+    scan_statistics,
+    scans_as_arrays,
+)
 from features.marker_stats import Thresholds, marker_statistics, stat_names
 from features.mixed import MIXED_STATS, MarkerLME, fit_lme, mixed_statistics
 
@@ -76,7 +83,8 @@ class LandmarkInput:
 
     - ``patients``: ``patient_id`` (unique) plus covariate columns;
     - ``measurements``: ``patient_id``, ``day``, ``marker``, ``value`` [, ``qualifier``];
-    - ``points``: ``patient_id``, ``landmark_day`` — the (patient, landmark) pairs to featurise.
+    - ``points``: ``patient_id``, ``landmark_day`` — the (patient, landmark) pairs to featurise;
+    - ``imaging`` (optional): ``patient_id``, ``day``, ``finding`` of the scans read.
 
     Frames are checked and copied on construction: later edits to the caller's frames
     change nothing here, and nothing here ever edits them.
@@ -85,6 +93,7 @@ class LandmarkInput:
     patients: pd.DataFrame
     measurements: pd.DataFrame
     points: pd.DataFrame
+    imaging: pd.DataFrame | None = None
 
     def __post_init__(self) -> None:
         patients, measurements, points = _check_input_frames(
@@ -93,6 +102,23 @@ class LandmarkInput:
         object.__setattr__(self, "patients", patients)
         object.__setattr__(self, "measurements", measurements)
         object.__setattr__(self, "points", points)
+        if self.imaging is not None:
+            scans = check_frame(self.imaging, "imaging", [PATIENT_ID, DAY, FINDING])
+            scans = scans[[PATIENT_ID, DAY, FINDING]].copy()
+            scans[DAY] = numeric_column(scans, DAY, "imaging")
+            indeterminate(scans[FINDING].to_numpy(dtype=object))  # refuses unknown findings
+            object.__setattr__(self, "imaging", scans)
+
+    def scan_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Scans as (patient position, day, indeterminate); empty without ``imaging``."""
+        if self.imaging is None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=bool)
+        scans = self.imaging
+        return scans_as_arrays(
+            positions(_patient_index(self.patients), scans[PATIENT_ID]),
+            scans[DAY].to_numpy(dtype=float),
+            scans[FINDING].to_numpy(dtype=object),
+        )
 
     @classmethod
     def from_cohort(cls, cohort: Cohort, points: pd.DataFrame | Iterable[float]) -> LandmarkInput:
@@ -103,7 +129,7 @@ class LandmarkInput:
             points = pd.DataFrame(
                 {PATIENT_ID: np.repeat(ids, len(days)), LANDMARK_DAY: np.tile(days, len(ids))}
             )
-        return cls(cohort.patients, cohort.measurements, points)
+        return cls(cohort.patients, cohort.measurements, points, cohort.imaging)
 
     def point_rows(self) -> np.ndarray:
         """Position in ``patients`` of each point's patient."""
@@ -164,10 +190,14 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         level and slope, deviation from the patient's own prediction, draws, below-limit).
         ``fit`` then fits one linear mixed model per marker on the post-index draws of the
         patients in ``X.points`` only (the training patients).
+    imaging : bool, default True
+        Whether to add the scans' statistics (``features.imaging``: days since the last scan,
+        indeterminate readings) when ``X.imaging`` holds a post-index scan at fit.
 
     Fitted attributes: ``markers_`` (marker -> Thresholds), ``covariates_``, ``levels_``
     (categorical covariate -> levels), ``mixed_`` (marker -> MarkerLME or None; empty
-    unless ``mixed``), ``feature_names_out_``.
+    unless ``mixed``), ``scans_`` (whether the scan statistics are features),
+    ``feature_names_out_``.
 
     ``transform`` returns one row per point, in the points' order: ``patient_id``, then
     ``feature_names_out_`` (which starts with ``landmark_day`` unless excluded, in which
@@ -183,16 +213,19 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         slope_draws: int = 4,
         include_landmark_day: bool = True,
         mixed: bool = False,
+        imaging: bool = True,
     ) -> None:
         self.markers = markers
         self.covariates = covariates
         self.slope_draws = slope_draws
         self.include_landmark_day = include_landmark_day
         self.mixed = mixed
+        self.imaging = imaging
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        """Unpickle a featuriser packaged before the mixed-model stage: without it."""
-        super().__setstate__({"mixed": False, "mixed_": {}, **state})
+        """Unpickle a featuriser packaged before the mixed-model or scan stage: without it."""
+        defaults = {"mixed": False, "mixed_": {}, "imaging": False, "scans_": False}
+        super().__setstate__({**defaults, **state})
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, **params: Any) -> LandmarkFeatures:
@@ -216,6 +249,8 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         check_covariate_columns(X.patients, self.covariates_)
         self.levels_ = learn_levels(X.patients, self.covariates_)
         self.mixed_ = self._fit_mixed(X) if self.mixed else {}
+        codes, scan_day, _ = X.scan_arrays()
+        self.scans_ = bool(self.imaging) and bool(((codes >= 0) & (scan_day >= 0)).any())
         self.feature_names_out_ = self._feature_names()
         return self
 
@@ -276,6 +311,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             rows=X.point_rows(),
             days=X.points[LANDMARK_DAY].to_numpy(dtype=float),
             mixed_only=mixed_only,
+            scans=X.scan_arrays(),
         )
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
@@ -292,13 +328,16 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         below: np.ndarray,
         covariates: Mapping[str, float | str | None],
         landmark_day: float,
+        scan_day: np.ndarray | None = None,
+        scan_finding: np.ndarray | None = None,
     ) -> np.ndarray:
         """One patient's feature vector at one landmark, in ``feature_names_out_`` order.
 
         The same computation as ``transform`` on plain arrays (one patient's measurements:
         days, marker codes, canonical values, below-limit flags; covariates by name), for
         the service, where building frames would cost more than the features themselves.
-        Inputs are trusted: they come from a validated history (``cohort.parsed``).
+        Inputs are trusted: they come from a validated history (``cohort.parsed``). Scans
+        (days and findings, as in ``LandmarkInput.imaging``) matter only with ``scans_``.
         """
         check_is_fitted(self, "feature_names_out_")
         lookup = {code: j for j, code in enumerate(self.markers_)}
@@ -316,6 +355,11 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             },
             rows=np.zeros(1, dtype=np.int64),
             days=np.array([check_day(landmark_day, "landmark_day")]),
+            scans=scans_as_arrays(
+                np.zeros(0 if scan_day is None else len(scan_day), dtype=np.int64),
+                np.zeros(0) if scan_day is None else scan_day,
+                np.zeros(0, dtype=object) if scan_finding is None else scan_finding,
+            ),
         )
         return np.array([columns[c][0] for c in self.feature_names_out_], dtype=float)
 
@@ -331,6 +375,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         rows: np.ndarray,
         days: np.ndarray,
         mixed_only: bool = False,
+        scans: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> dict[str, Any]:
         """Every feature column for the points (patient ``rows``, landmark ``days``)."""
         coder, timelines = timelines_from_arrays(
@@ -354,6 +399,8 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             stats = marker_statistics(tl, loc, days, thresholds, self.slope_draws)
             columns.update({feature_name(marker, s): stats[s] for s in stat_names(thresholds)})
         if not mixed_only:
+            if getattr(self, "scans_", False) and scans is not None:
+                columns.update(scan_statistics(*scans, rows, days))
             columns.update(encode_covariates(patients, self.covariates_, self.levels_, rows))
         return columns
 
@@ -362,6 +409,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         for marker, thresholds in self.markers_.items():
             names += [feature_name(marker, s) for s in stat_names(thresholds)]
             names += [feature_name(marker, s) for s in MIXED_STATS if marker in self.mixed_]
+        names += list(SCAN_STATS) if self.scans_ else []
         names += covariate_names(self.covariates_, self.levels_)
         clash = sorted({n for n in names if names.count(n) > 1} | ({PATIENT_ID} & set(names)))
         if clash:
@@ -373,8 +421,9 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             raise TypeError(f"slope_draws must be an int >= 2, got {self.slope_draws!r}")
         if self.slope_draws < 2:
             raise ValueError(f"slope_draws must be >= 2, got {self.slope_draws!r}")
-        if not isinstance(self.mixed, bool):
-            raise TypeError(f"mixed must be True or False, got {self.mixed!r}")
+        for name in ("mixed", "imaging"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
         if not isinstance(self.include_landmark_day, bool):
             raise TypeError(
                 f"include_landmark_day must be True or False, got {self.include_landmark_day!r}"

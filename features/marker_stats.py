@@ -30,6 +30,9 @@ BASE_STATS = (
     "change_post",
     "max",
     "pre",
+    "rise_nadir",
+    "days_since_nadir",
+    "rise_baseline",
 )
 POSITIVE_STATS = ("n_positive", "consec_positive")
 UPPER_NORMAL_STATS = ("normalised", "doubling_days", "log_velocity")
@@ -58,6 +61,7 @@ def marker_statistics(
 ) -> dict[str, np.ndarray]:
     """Every statistic of :func:`stat_names` for each query point (landmark ``days``)."""
     out = level_statistics(tl, loc, days)
+    out.update(own_baseline(tl, loc, days))
     out["log_slope"] = log_slope(tl, loc, slope_draws)
     if thresholds.positive_at is not None:
         out.update(positivity(tl, loc, thresholds.positive_at))
@@ -100,6 +104,54 @@ def _post_index_running_max(tl: Timeline) -> np.ndarray:
     seen = running > 0
     out[seen] = levels[running[seen] - 1]
     return out
+
+
+def own_baseline(tl: Timeline, loc: Located, days: np.ndarray) -> dict[str, np.ndarray]:
+    """The newest value against the patient's own post-index history (the PEB idea, model-free).
+
+    On log1p(value), post-index draws only (a resected tumour's pre-operative level is no
+    baseline): ``rise_nadir`` is the newest value minus the lowest so far (0 when the newest is
+    the lowest), ``days_since_nadir`` the days from that lowest draw (the latest of equal lows)
+    to s — how long the marker has been rising — and ``rise_baseline`` the newest value minus
+    the mean of the patient's earlier post-index draws (NaN with fewer than two). A value at a
+    detection limit counts at the limit. NaN without a post-index draw.
+    """
+    has_post = loc.has_post
+    y = np.log1p(np.maximum(tl.value, 0.0))
+    last_y = gather(y, loc.last, has_post)
+    low = _post_index_running_low(tl, y)
+    nadir_row = gather(low, loc.last, has_post, -1.0).astype(np.int64)
+    ok = has_post & (nadir_row >= 0)
+    nadir_y = gather(y, nadir_row, ok)
+    earlier = loc.last - loc.first_post  # post-index draws before the newest
+    two = has_post & (earlier >= 1)
+    mean_before = np.full(len(days), np.nan)
+    if two.any():  # sums over each point's own rows, so one patient alone sums the same
+        lo, hi = np.where(two, loc.first_post, 0), np.where(two, loc.last, 0)
+        sums = np.add.reduceat(y, np.stack([lo, hi], axis=1).ravel())[::2]
+        np.divide(sums, earlier, out=mean_before, where=two)
+    return {
+        "rise_nadir": np.where(ok, last_y - nadir_y, np.nan),
+        "days_since_nadir": np.where(ok, days - gather(tl.day, nadir_row, ok), np.nan),
+        "rise_baseline": np.where(two, last_y - mean_before, np.nan),
+    }
+
+
+def _post_index_running_low(tl: Timeline, y: np.ndarray) -> np.ndarray:
+    """Per row, the row of the patient's lowest post-index ``y`` so far (the latest of equal
+    lows; -1 on pre-operative rows): one ``np.maximum.accumulate`` over keys that rank the
+    value (lower is larger), then the row, lifted per patient as in the running max."""
+    n = len(tl)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    post = tl.day >= 0
+    levels = np.unique(y[post])
+    rank = len(levels) - np.searchsorted(levels, y)  # lowest value: highest rank, >= 1
+    rows = np.arange(n, dtype=np.int64)
+    key = np.where(post, rank.astype(np.int64) * n + rows, 0)
+    lift = tl.codes.astype(np.int64) * (len(levels) + 1) * n
+    running = np.maximum.accumulate(lift + key) - lift
+    return np.where(running > 0, running % n, -1)
 
 
 def log_slope(tl: Timeline, loc: Located, slope_draws: int) -> np.ndarray:

@@ -129,6 +129,7 @@ class RiskPipeline:
     def _x_at(self, parsed: ParsedHistory, day: float) -> np.ndarray:
         """The model's one-row matrix at ``day`` from the draws dated up to that day."""
         seen = parsed.day <= day
+        scanned = parsed.imaging_day <= day
         return self.featurizer.features_at(
             day=parsed.day[seen],
             marker=parsed.marker[seen],
@@ -136,6 +137,8 @@ class RiskPipeline:
             below=parsed.below_limit[seen],
             covariates=parsed.covariates,
             landmark_day=day,
+            scan_day=parsed.imaging_day[scanned],
+            scan_finding=parsed.imaging_finding[scanned],
         )[None, self._model_order]
 
     def _assessment(

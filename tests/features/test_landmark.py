@@ -195,6 +195,21 @@ def test_afp_normalised_reads_the_last_value_against_the_upper_normal(tiny: Coho
     assert np.isnan(got["afp_normalised"].iloc[3])
 
 
+def test_rise_from_the_own_nadir_and_baseline_use_post_index_draws_up_to_s(tiny: Cohort) -> None:
+    got = row(features_at(tiny, [("p1", 90.0)]))
+    # CTC 0, 1, 3, 7 on days 0..90 (the pre-operative 15 is no nadir): lowest 0 on day 0
+    assert got["ctc_total_rise_nadir"] == pytest.approx(math.log(8))
+    assert got["ctc_total_days_since_nadir"] == 90
+    mean_before = (0 + math.log(2) + math.log(4)) / 3
+    assert got["ctc_total_rise_baseline"] == pytest.approx(math.log(8) - mean_before)
+    later = row(features_at(tiny, [("p1", 250.0)]))  # day 200's 1 is above the nadir 0
+    assert later["ctc_total_rise_nadir"] == pytest.approx(math.log(2))
+    assert later["ctc_total_days_since_nadir"] == 250
+    early = row(features_at(tiny, [("p1", 10.0)]))  # day 0's count alone: no earlier draw
+    assert early["ctc_total_rise_nadir"] == 0 and early["ctc_total_days_since_nadir"] == 10
+    assert np.isnan(early["ctc_total_rise_baseline"]) and np.isnan(early["afp_rise_nadir"])
+
+
 def test_change_post_and_max_are_undefined_before_the_first_post_index_draw(tiny: Cohort) -> None:
     got = row(features_at(tiny, [("p1", 10.0)]))
     assert got["afp_pre"] == 400 and got["afp_last"] == 400
@@ -205,7 +220,8 @@ def test_a_patient_without_draws_yet_gets_zero_counts_and_nan_values(tiny: Cohor
     got = row(features_at(tiny, [("p2", 10.0)]))
     assert got["ctc_total_n_draws"] == 0 and got["ctc_total_n_positive"] == 0
     assert got["ctc_total_consec_positive"] == 0
-    for stat in ("last", "log_last", "days_since_last", "log_slope", "change_post", "max", "pre"):
+    stats = ("last", "log_last", "days_since_last", "log_slope", "change_post", "max", "pre")
+    for stat in (*stats, "rise_nadir", "days_since_nadir", "rise_baseline"):
         assert np.isnan(got[f"ctc_total_{stat}"]), stat
 
 
@@ -669,9 +685,11 @@ def test_features_at_for_one_patient_equals_the_cohort_transform(simulated: Coho
     days = [0.0, 30.0, 200.0, 365.0, 1000.0]
     table = est.transform(LandmarkInput.from_cohort(simulated, days))
     names = list(est.get_feature_names_out())
-    m = simulated.measurements
+    m, scans = simulated.measurements, simulated.imaging
+    assert est.scans_ and (scans["finding"] == "indeterminate").any()
     for _, patient in simulated.patients.iterrows():
         mine = m[m[PATIENT_ID] == patient[PATIENT_ID]]
+        my_scans = scans[scans[PATIENT_ID] == patient[PATIENT_ID]]
         covariates = {
             c: (patient[c] if isinstance(patient[c], str) or pd.notna(patient[c]) else None)
             for c in simulated.manifest.covariates
@@ -684,6 +702,8 @@ def test_features_at_for_one_patient_equals_the_cohort_transform(simulated: Coho
                 below=(mine["qualifier"] == "<").to_numpy(),
                 covariates=covariates,
                 landmark_day=day,
+                scan_day=my_scans["day"].to_numpy(),
+                scan_finding=my_scans["finding"].to_numpy(),
             )
             row = table[(table[PATIENT_ID] == patient[PATIENT_ID]) & (table[LANDMARK_DAY] == day)]
             np.testing.assert_array_equal(got, row[names].to_numpy(dtype=float)[0])

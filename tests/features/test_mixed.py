@@ -279,9 +279,10 @@ def test_features_at_for_one_patient_equals_the_cohort_transform_bit_for_bit(
     table = est.transform(LandmarkInput.from_cohort(simulated, days))
     names = list(est.get_feature_names_out())
     assert set(est.mixed_names()) <= set(names)
-    m = simulated.measurements
+    m, scans = simulated.measurements, simulated.imaging
     for _, patient in simulated.patients.iterrows():
         mine = m[m[PATIENT_ID] == patient[PATIENT_ID]]
+        my_scans = scans[scans[PATIENT_ID] == patient[PATIENT_ID]]
         covariates = {
             c: (patient[c] if isinstance(patient[c], str) or pd.notna(patient[c]) else None)
             for c in simulated.manifest.covariates
@@ -294,6 +295,8 @@ def test_features_at_for_one_patient_equals_the_cohort_transform_bit_for_bit(
                 below=(mine[QUALIFIER] == "<").to_numpy(),
                 covariates=covariates,
                 landmark_day=day,
+                scan_day=my_scans[DAY].to_numpy(),
+                scan_finding=my_scans["finding"].to_numpy(),
             )
             row = table[(table[PATIENT_ID] == patient[PATIENT_ID]) & (table[LANDMARK_DAY] == day)]
             np.testing.assert_array_equal(got, row[names].to_numpy(dtype=float)[0])
