@@ -118,7 +118,8 @@ def train(
             help="summary: statistics of the last draws (default); mixed: plus each marker's "
             "mixed-model summaries (BLUP level and slope, deviation from the patient's own "
             "prediction), the mixed models refitted inside every fold; summary-no-ctc, "
-            "mixed-no-ctc: the same without any CTC marker. Several, comma-separated, run "
+            "mixed-no-ctc: the same without any CTC marker; summary-no-scans, mixed-no-scans: "
+            "without the scans' readings (the blood alone). Several, comma-separated, run "
             "each model once per set as <model>/<set> (an ablation).",
         ),
     ] = "summary",

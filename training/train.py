@@ -55,8 +55,16 @@ log = logging.getLogger(__name__)
 FIT_ON = ("draws", "landmarks")
 # "summary": the hand-made statistics of the last draws; "mixed": plus the mixed-model
 # summaries of each marker (features.mixed), refitted inside every CV fold; "-no-ctc":
-# without any CTC marker (the ablation trial teams ask for: what does CTC add?)
-FEATURE_SETS = ("summary", "mixed", "summary-no-ctc", "mixed-no-ctc")
+# without any CTC marker (the ablation trial teams ask for: what does CTC add?); "-no-scans":
+# without the scans' readings (the blood alone: does it see recurrence before imaging?)
+FEATURE_SETS = (
+    "summary",
+    "mixed",
+    "summary-no-ctc",
+    "mixed-no-ctc",
+    "summary-no-scans",
+    "mixed-no-scans",
+)
 CTC_PREFIX = "ctc"  # CTC markers' codes: ctc_total and its subtypes
 
 
@@ -143,6 +151,8 @@ def set_featurizer(cohort: Cohort, feature_set: str, points: pd.DataFrame) -> La
     if feature_set.endswith("-no-ctc"):
         markers = {m: t for m, t in (est.markers or {}).items() if not m.startswith(CTC_PREFIX)}
         est.set_params(markers=markers)
+    if feature_set.endswith("-no-scans"):
+        est.set_params(imaging=False)
     return est.fit(LandmarkInput.from_cohort(cohort, points))
 
 

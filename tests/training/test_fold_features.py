@@ -112,16 +112,30 @@ def test_an_ablation_runs_each_model_per_feature_set_as_a_single_set_run_would(
 ) -> None:
     uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
     config = TrainConfig(
-        models=["cox", "baseline"], folds=3, n_boot=0, features="summary,mixed,mixed-no-ctc"
+        models=["cox", "baseline"],
+        folds=3,
+        n_boot=0,
+        features="summary,mixed,mixed-no-ctc,summary-no-scans",
     )
     result = train(cohort, config, tracking_uri=uri, experiment="ablation")
     by_name = {r.name: r for r in result.results}
-    assert sorted(by_name) == ["baseline", "cox/mixed", "cox/mixed-no-ctc", "cox/summary"]
+    assert sorted(by_name) == [
+        "baseline",
+        "cox/mixed",
+        "cox/mixed-no-ctc",
+        "cox/summary",
+        "cox/summary-no-scans",
+    ]
     columns = {n: list(r.pipeline.model.feature_names_in_) for n, r in by_name.items()}
     assert not any("_mm_" in c for c in columns["cox/summary"])
     assert any(c.startswith("ctc_total_mm_") for c in columns["cox/mixed"])
     no_ctc = columns["cox/mixed-no-ctc"]
     assert not any(c.startswith("ctc") for c in no_ctc) and "afp_mm_level" in no_ctc
+    # the blood alone: every marker feature of the summary set, no scan reading
+    scans = [c for c in columns["cox/summary"] if c.startswith("scan_")]
+    assert scans and set(columns["cox/summary-no-scans"]) == set(columns["cox/summary"]) - set(
+        scans
+    )
     single = train(cohort, CONFIG, tracking_uri=uri, experiment="single")
     assert by_name["cox/mixed"].metrics["auc"] == single.results[0].metrics["auc"]
     pd.testing.assert_frame_equal(by_name["cox/mixed"].oof, single.results[0].oof)
