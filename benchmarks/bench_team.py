@@ -20,16 +20,19 @@ part runs on a new, empty PostgreSQL schema of the given database:
 3. ``starts``: ``--starts`` rounds of two replicas started at the same instant on an empty
    database; a round passes when both answer ``/ready``. Target: 10 of 10.
 
-The load average is printed with every figure: the machine is shared.
+The load average, and where the CPU went while wrk ran (the servers, PostgreSQL, wrk, everything
+else on the machine), are printed with every figure: the machine is shared.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
@@ -100,11 +103,76 @@ def start(port: int, workers: int, env: dict[str, str], log: Path) -> subprocess
     return proc
 
 
+def processes() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command line, CPU seconds used so far) of every process (Linux)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text().rsplit(")", 1)[1].split()
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except (OSError, UnicodeDecodeError):
+            continue
+        out[int(name)] = (int(stat[1]), cmd, (int(stat[11]) + int(stat[12])) / hz)
+    return out
+
+
+def machine_busy() -> float:
+    """CPU seconds the machine spent busy so far (all cores; idle and iowait excluded)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_split(
+    before: dict[int, tuple[int, str, float]],
+    busy: float,
+    servers: list[int],
+    wrk_cpu: float,
+    seconds: float,
+) -> str:
+    """Cores used since ``before``: the servers (and their workers), PostgreSQL, wrk (its
+    CPU as this process's children), and the rest of the machine (other users' work)."""
+    after = processes()
+
+    def of_server(pid: int) -> bool:
+        for _ in range(8):
+            if pid in servers:
+                return True
+            pid = after.get(pid, (0,))[0]
+        return False
+
+    server = postgres = 0.0
+    for pid, (_, cmd, cpu) in after.items():
+        was = before.get(pid)
+        used = cpu - (was[2] if was is not None and was[1] == cmd else 0.0)
+        first = cmd.split(" ", 1)[0]
+        if of_server(pid):
+            server += used
+        elif first.endswith("postgres") or first.startswith("postgres:"):
+            postgres += used
+    rest = machine_busy() - busy - server - postgres - wrk_cpu
+    return (
+        f"CPU: ctcmon serve {server / seconds:.2f} cores, PostgreSQL {postgres / seconds:.2f}, "
+        f"wrk {wrk_cpu / seconds:.2f}, everything else {max(rest, 0.0) / seconds:.2f} "
+        f"(of {os.cpu_count()})"
+    )
+
+
 def wrk_load(
-    bases: list[str], token: str, seconds: float, clients: int, patients: int, work: Path
-) -> tuple[dict[int, int], list[str], list[str]]:
+    bases: list[str],
+    token: str,
+    seconds: float,
+    clients: int,
+    patients: int,
+    work: Path,
+    servers: list[int],
+) -> tuple[dict[int, int], list[str], list[str], str]:
     """One wrk per base URL (``clients`` connections in all, one thread each), each on its
-    own ``patients / len(bases)`` patients; the statuses, acknowledged ids and wrk's lines."""
+    own ``patients / len(bases)`` patients; the statuses, acknowledged ids, wrk's lines and
+    where the CPU went while wrk ran (``servers``: the ``ctcmon serve`` pids)."""
     per = max(1, patients // len(bases))
     procs = []
     for i, base in enumerate(bases):
@@ -120,6 +188,9 @@ def wrk_load(
             "CTCMON_ACKS": str(work / f"acks-r{i}"),
         }
         cmd = ["wrk", "-t1", f"-c{clients // len(bases)}", f"-d{seconds:.0f}s", "-s"]
+        if not procs:
+            before, busy, started = processes(), machine_busy(), time.monotonic()
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
         procs.append(
             subprocess.Popen([*cmd, str(SCRIPT), base], env=env, stdout=subprocess.PIPE, text=True)
         )
@@ -127,6 +198,9 @@ def wrk_load(
     for proc in procs:
         out, _ = proc.communicate()
         lines += [line for line in out.splitlines() if line.startswith("wrk")]
+    done = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wrk_cpu = sum(getattr(done, f) - getattr(children, f) for f in ("ru_utime", "ru_stime"))
+    split = cpu_split(before, busy, servers, wrk_cpu, time.monotonic() - started)
     statuses: dict[int, int] = {}
     acked: list[str] = []
     for path in work.glob("acks-r*-*.txt"):
@@ -136,7 +210,7 @@ def wrk_load(
             if status == "201":
                 acked.append(ident)
         path.unlink()
-    return statuses, acked, lines
+    return statuses, acked, lines, split
 
 
 def replicas(args: argparse.Namespace, uri: str, work: Path) -> None:
@@ -154,13 +228,14 @@ def replicas(args: argparse.Namespace, uri: str, work: Path) -> None:
                 headers={"Authorization": f"Bearer {token}"},
             ).json()
             before = load_average()
-            statuses, acked, lines = wrk_load(
+            statuses, acked, lines, split = wrk_load(
                 [f"http://127.0.0.1:{p}" for p in ports],
                 token,
                 args.seconds,
                 args.clients,
                 args.patients,
                 work,
+                [proc.pid for proc in procs],
             )
             after = load_average()
         finally:
@@ -182,6 +257,7 @@ def replicas(args: argparse.Namespace, uri: str, work: Path) -> None:
         f"  lost acknowledged writes {lost}, duplicated writes {duplicated}, stored {len(stored)}"
     )
     print(f"  {before} before, {after} after")
+    print(f"  {split}")
     for line in lines:
         print(f"  {line}")
 
@@ -225,13 +301,14 @@ def zoo(args: argparse.Namespace, uri: str, work: Path) -> None:
                     headers={"Authorization": f"Bearer {token}"},
                 ).json()["algorithm"]
                 before = load_average()
-                statuses, acked, _ = wrk_load(
+                statuses, acked, _, split = wrk_load(
                     [f"http://127.0.0.1:{port}"],
                     token,
                     args.model_seconds,
                     args.clients,
                     args.patients,
                     work,
+                    [proc.pid],
                 )
                 after = load_average()
             finally:
@@ -240,7 +317,8 @@ def zoo(args: argparse.Namespace, uri: str, work: Path) -> None:
         print(
             f"  {name:<9} {len(acked) / args.model_seconds:7.1f} draws/s  5xx {fivexx}  "
             f"(served: {served})  "
-            f"statuses {dict(sorted(statuses.items()))}  ({before} before, {after} after)",
+            f"statuses {dict(sorted(statuses.items()))}  ({before} before, {after} after; "
+            f"{split})",
             flush=True,
         )
 
