@@ -1,5 +1,5 @@
 """A stack champion, loaded from the registry like any champion, answers ``POST /v1/risk``
-(without a risk interval: the packaged stack carries no fold models)."""
+with each risk's interval (from its fold stacks)."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ def test_a_stack_champion_answers_a_risk_request(
     assert a["model"]["algorithm"] == "stack"
     assert set(a["risk"]) == {"180", "365", "730"}
     assert 0 <= a["risk"]["180"] <= a["risk"]["365"] <= a["risk"]["730"] <= 1
-    assert a["risk_interval"] == {}
+    assert set(a["risk_interval"]) == set(a["risk"])
+    for h, risk in a["risk"].items():
+        assert a["risk_interval"][h]["low"] <= risk <= a["risk_interval"][h]["high"]
     assert a["drivers"]
     assert info.status_code == 200 and info.json()["algorithm"] == "stack"
