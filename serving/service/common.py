@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, Integer, Row, bindparam, insert, select, update
@@ -56,11 +57,17 @@ ASSESSMENT_INSERT = insert(Base.metadata.tables[Assessment.__tablename__])
 # A patient's record as read before every write to it (Core rows: attribute access like the
 # ORM objects, without an identity map), and the claim on its revision.
 PATIENTS = Base.metadata.tables[Patient.__tablename__]
-PATIENT_IN_SITE = select(PATIENTS).where(
-    PATIENTS.c.site_id == bindparam("site_id"), PATIENTS.c.patient_id == bindparam("patient_id")
-)
-OUTCOME_OF = select(Base.metadata.tables[Outcome.__tablename__]).where(
-    Outcome.patient_pk == bindparam("patient_pk")
+# The patient's row with its outcome's columns (``outcome_<column>``, null without one) in
+# one query: a round trip fewer on every write to the patient.
+OUTCOMES = Base.metadata.tables[Outcome.__tablename__]
+OUTCOME_COLUMNS = [c.name for c in OUTCOMES.c]
+PATIENT_IN_SITE = (
+    select(PATIENTS, *(OUTCOMES.c[name].label(f"outcome_{name}") for name in OUTCOME_COLUMNS))
+    .outerjoin(OUTCOMES, OUTCOMES.c.patient_pk == PATIENTS.c.id)
+    .where(
+        PATIENTS.c.site_id == bindparam("site_id"),
+        PATIENTS.c.patient_id == bindparam("patient_id"),
+    )
 )
 MEASUREMENTS_OF = (
     select(
@@ -187,7 +194,8 @@ def parse_date(text: str | None) -> date | None:
 class Snapshot:
     """A patient's stored record as read at one revision.
 
-    ``patient`` and ``outcome`` are rows with the columns of ``patients`` and ``outcomes``.
+    ``patient`` is a row with the columns of ``patients`` (and ``outcome_*``), ``outcome`` an
+    object with the columns of ``outcomes`` as attributes, None without one.
     """
 
     patient: Row[Any]
@@ -195,7 +203,7 @@ class Snapshot:
     imaging: list[ImagingRecord] = field(default_factory=list)
     taken: set[tuple[date, str]] = field(default_factory=set)
     draw_ids: set[str] = field(default_factory=set)
-    outcome: Row[Any] | None = None
+    outcome: SimpleNamespace | None = None
 
     def history(self, **kw: Any) -> PatientHistory:
         return PatientHistory(
@@ -218,7 +226,7 @@ def snapshot(conn: Connection, key: Principal, patient_id: str, manifest: Manife
     if patient is None:
         raise NotFound(f"no patient {patient_id!r} at site {key.site_id!r}")
     pk = {"patient_pk": patient.id}
-    snap = Snapshot(patient=patient, outcome=conn.execute(OUTCOME_OF, pk).first())
+    snap = Snapshot(patient=patient, outcome=_outcome(patient))
     for when, marker, value, unit, qualifier, draw_id in conn.execute(MEASUREMENTS_OF, pk):
         snap.taken.add((when, marker))
         snap.draw_ids.add(draw_id)
@@ -244,6 +252,13 @@ def snapshot(conn: Connection, key: Principal, patient_id: str, manifest: Manife
             )
         )
     return snap
+
+
+def _outcome(row: Row[Any]) -> SimpleNamespace | None:
+    """The outcome's columns of a ``PATIENT_IN_SITE`` row, by their own names; None if none."""
+    if row.outcome_patient_pk is None:
+        return None
+    return SimpleNamespace(**{name: getattr(row, f"outcome_{name}") for name in OUTCOME_COLUMNS})
 
 
 def read_snapshot(store: Store, key: Principal, patient_id: str, manifest: Manifest) -> Snapshot:
