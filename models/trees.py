@@ -225,27 +225,26 @@ class ForestAtTimes(SurvivalModel):
         # the step function's column for each time (−1: before the first grid time, S = 1)
         column = np.searchsorted(forest.unique_times_, held, side="right") - 1
         states = [t.tree_.__getstate__() for t in forest.estimators_]
-        sizes = np.array([len(state["nodes"]) for state in states])
-        roots = np.r_[0, np.cumsum(sizes)[:-1]]
-        nodes = np.concatenate([state["nodes"] for state in states])
-
-        def child(name: str) -> np.ndarray:
-            local = nodes[name].astype(np.intp)
-            return np.where(local < 0, -1, local + np.repeat(roots, sizes))
-
+        kept = [state["values"][:, np.maximum(column, 0), 1] for state in states]
         out = cls()
         out.feature_names_in_ = model.feature_names_in_
         out.n_features_in_ = model.n_features_in_
         out.max_time_ = model.max_time_
         out.times_ = held
         out.preprocess_ = model.pipeline_[0]
-        out.roots_ = roots.astype(np.intp)
-        out.left_, out.right_ = child("left_child"), child("right_child")
-        out.feature_ = np.maximum(nodes["feature"], 0).astype(np.intp)  # leaves: never read
-        out.threshold_ = nodes["threshold"].astype(float)
-        values = np.concatenate([state["values"][:, np.maximum(column, 0), 1] for state in states])
-        out.value_ = np.where(column < 0, 1.0, values)
+        packed = _packed([s["nodes"] for s in states], [np.where(column < 0, 1.0, v) for v in kept])
+        for name, value in packed.items():
+            setattr(out, name, value)
         return out
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """A package of the first layout (one scikit-learn ``Tree`` per tree in ``trees_``,
+        each node's kept values as nodes × times × 1) unpickles into the flat arrays."""
+        trees = state.pop("trees_", None)
+        if trees is not None:
+            states = [t.__getstate__() for t in trees]
+            state |= _packed([s["nodes"] for s in states], [s["values"][..., 0] for s in states])
+        super().__setstate__(state)
 
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
         at = np.minimum(np.searchsorted(self.times_, times), len(self.times_) - 1)
@@ -273,6 +272,27 @@ class ForestAtTimes(SurvivalModel):
 
     def _risk(self, X: FloatArray) -> FloatArray:
         raise TypeError("a forest kept at fixed times answers survival at those times only")
+
+
+def _packed(trees: list[np.ndarray], values: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """Trees' node records (scikit-learn's ``nodes``) and kept values, end to end: each
+    tree's root, the children as global node numbers (−1 at a leaf), features, thresholds."""
+    sizes = np.array([len(nodes) for nodes in trees])
+    roots = np.r_[0, np.cumsum(sizes)[:-1]].astype(np.intp)
+    nodes = np.concatenate(trees)
+
+    def child(name: str) -> np.ndarray:
+        local = nodes[name].astype(np.intp)
+        return np.where(local < 0, -1, local + np.repeat(roots, sizes))
+
+    return {
+        "roots_": roots,
+        "left_": child("left_child"),
+        "right_": child("right_child"),
+        "feature_": np.maximum(nodes["feature"], 0).astype(np.intp),  # leaves: never read
+        "threshold_": nodes["threshold"].astype(float),
+        "value_": np.concatenate(values),
+    }
 
 
 def forest_survival(forest: Any, X: FloatArray) -> FloatArray:

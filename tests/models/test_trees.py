@@ -52,6 +52,39 @@ def test_a_forest_kept_at_fixed_times_answers_them_exactly_and_is_far_smaller(fi
         kept.predict(X)
 
 
+def test_a_forest_kept_in_the_first_layout_unpickles_and_answers_the_same(fitted, test_data):
+    """Packages made at b9c6a80 held one scikit-learn Tree per tree (values sliced to the
+    kept times); they load into the flat layout and give the same survival."""
+    import pickle
+
+    from sklearn.tree._tree import Tree
+
+    from models.trees import ForestAtTimes
+
+    model = fitted["rsf"]
+    times = [30.0, 180.0, 365.0]
+    kept = model.for_times(times)
+    forest = model.pipeline_[-1]
+    column = np.searchsorted(forest.unique_times_, kept.times_, side="right") - 1
+    old_trees = []
+    for t in forest.estimators_:
+        state = t.tree_.__getstate__()
+        surv = np.where(column < 0, 1.0, state["values"][:, np.maximum(column, 0), 1])
+        tree = Tree(t.tree_.n_features, np.ones(len(column), dtype=np.intp), len(column))
+        tree.__setstate__(state | {"values": np.ascontiguousarray(surv[..., None])})
+        old_trees.append(tree)
+    flat = ("roots_", "left_", "right_", "feature_", "threshold_", "value_")
+    old = ForestAtTimes.__new__(ForestAtTimes)
+    old.__dict__.update({k: v for k, v in kept.__dict__.items() if k not in flat})
+    old.__dict__["trees_"] = old_trees
+    loaded = pickle.loads(pickle.dumps(old))
+    X = test_data[0].head(10)
+    np.testing.assert_allclose(
+        loaded.predict_survival(X, times), model.predict_survival(X, times), rtol=1e-12
+    )
+    assert not hasattr(loaded, "trees_")
+
+
 def test_other_models_are_their_own_model_at_any_times(fitted):
     assert fitted["cox"].for_times([180, 365]) is fitted["cox"]
     with pytest.raises(ValueError, match="finite and >= 0"):
