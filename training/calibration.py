@@ -24,11 +24,13 @@ slope's confidence interval then uses a patient-clustered (sandwich) variance.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from lifelines import CoxPHFitter
+from lifelines.exceptions import ConvergenceWarning
 from lifelines.fitters.coxph_fitter import SemiParametricPHFitter
 from numpy.typing import ArrayLike
 from sksurv.nonparametric import kaplan_meier_estimator
@@ -165,9 +167,19 @@ def _fit_cox(
     # Half Newton steps: lifelines' default step overshoots to overflow on the collinear
     # spline basis with few events (pbcseq, 2-year landmark) although the MLE exists;
     # sksurv's optimiser and step 0.5 agree on it.
-    return _CoxPHFitter(alpha=alpha).fit(
-        frame, "T", "E", cluster_col=cluster, fit_options={"step_size": 0.5}
-    )
+    # Newton-Raphson stopping short of its tolerance (a band of days with few events) is
+    # logged, not printed: the figure stands, with lifelines' own caveat in --verbose runs
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        fitted = _CoxPHFitter(alpha=alpha).fit(
+            frame, "T", "E", cluster_col=cluster, fit_options={"step_size": 0.5}
+        )
+    for w in caught:
+        if issubclass(w.category, ConvergenceWarning):
+            log.info("calibration Cox fit on %d rows: %s", len(frame), str(w.message)[:200])
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return fitted
 
 
 def _cluster(table: pd.DataFrame, frame: pd.DataFrame) -> str | None:

@@ -393,8 +393,11 @@ def _model_runs(jobs: list[_ModelJob], workers: int | None) -> Iterator[Iterator
     model; leaving the block (early, on an error in the caller) terminates the workers.
 
     Not joblib: stopping its loky pool while a submitted model waits for a worker makes
-    loky's manager thread raise KeyError (joblib/loky#663); the standard pool's
-    ``terminate`` has no such race.
+    loky's manager thread raise KeyError (joblib/loky#663). The standard pool has a race of
+    its own: its task thread, blocked sending a large job down a worker's full pipe, never
+    returns once ``terminate`` has killed the workers, and ``terminate`` waits for it for
+    ever. So the jobs travel to each worker once, when it starts (``initargs``), and the
+    task queue carries only their positions, which never fill a pipe.
     """
     n = len(jobs) if workers is None else workers
     n = max(1, min(n, len(jobs), cpu_count()))
@@ -404,17 +407,25 @@ def _model_runs(jobs: list[_ModelJob], workers: int | None) -> Iterator[Iterator
     log.info("training %d models in %d worker processes", len(jobs), n)
     threads = max((cpu_count()) // n, 1)
     context = multiprocessing.get_context("spawn")  # no forked copies of MLflow's threads
-    with context.Pool(n, initializer=_limit_threads, initargs=(threads,)) as pool:
-        yield pool.imap(_train_model, jobs)
+    with context.Pool(n, initializer=_start_worker, initargs=(threads, jobs)) as pool:
+        yield pool.imap(_train_job, range(len(jobs)))
 
 
-def _limit_threads(threads: int) -> None:
-    """In each worker, for its lifetime: at most ``threads`` BLAS/OpenMP threads."""
-    global _THREAD_LIMITS
+def _start_worker(threads: int, jobs: list[_ModelJob]) -> None:
+    """In each worker, for its lifetime: at most ``threads`` BLAS/OpenMP threads, and the
+    jobs (the cohort and its table are pickled once for all of them: they share them)."""
+    global _THREAD_LIMITS, _JOBS
     _THREAD_LIMITS = threadpool_limits(threads)
+    _JOBS = jobs
 
 
 _THREAD_LIMITS: Any = None  # held so the limits stay in force in a worker
+_JOBS: list[_ModelJob] = []  # a worker's jobs, sent once at its start
+
+
+def _train_job(position: int) -> _Trained:
+    """The job at ``position`` of the worker's jobs (see ``_model_runs``)."""
+    return _train_model(_JOBS[position])
 
 
 def _train_model(job: _ModelJob) -> _Trained:

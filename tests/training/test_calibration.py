@@ -66,6 +66,22 @@ def test_the_slope_of_the_true_model_is_one(calibrated: pd.DataFrame) -> None:
     assert low < 1.0 < high
 
 
+def test_a_calibration_fit_short_of_convergence_is_logged_not_printed(
+    calibrated: pd.DataFrame, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Separated outcomes (every event at risk 0.999): lifelines' Newton-Raphson stops short
+    of its tolerance and warns; a run's output stays its own, the caveat goes to the log."""
+    import logging
+    import warnings
+
+    _, event = horizon_outcome(calibrated, H)
+    with warnings.catch_warnings(), caplog.at_level(logging.INFO, "training.calibration"):
+        warnings.simplefilter("error")
+        slope, low, high = calibration_slope(calibrated, np.where(event, 0.999, 0.001), H)
+    assert np.isfinite(slope) and low < slope < high
+    assert any("Newton-Raphson" in r.getMessage() for r in caplog.records)
+
+
 def test_predictions_that_are_too_extreme_give_a_slope_below_one(calibrated: pd.DataFrame) -> None:
     slope, _, high = calibration_slope(calibrated, rescaled(calibrated, 2.0), H)
     assert slope == pytest.approx(0.5, abs=0.1)
