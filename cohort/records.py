@@ -80,10 +80,14 @@ class PatientRecord(CleanRecord):
         return value
 
 
-class MeasurementRecord(CleanRecord):
-    """A row of measurements.csv (``date`` may be omitted inside a draw that carries it)."""
+class MeasurementRecord(BaseModel):
+    """A row of measurements.csv (``date`` may be omitted inside a draw that carries it).
 
-    model_config = ConfigDict(extra="forbid")
+    Its text fields are normalised as ``CleanRecord``'s, by pydantic itself
+    (``str_strip_whitespace`` trims exactly ``rules.BLANKS``): a history holds a hundred of
+    these rows, and the per-row Python validator was a third of its validation time."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     date: str | None = Field(default=None, max_length=32, json_schema_extra=DATE_JSON_SCHEMA)
     marker: str = Field(min_length=1, max_length=64)
@@ -93,10 +97,10 @@ class MeasurementRecord(CleanRecord):
     draw_id: str | None = Field(default=None, max_length=128)
 
 
-class ImagingRecord(CleanRecord):
-    """A row of imaging.csv."""
+class ImagingRecord(BaseModel):
+    """A row of imaging.csv (text normalised as ``MeasurementRecord``'s)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     date: str = Field(max_length=32, json_schema_extra=DATE_JSON_SCHEMA)
     # the vocabularies are the contract's rules (cohort.schemas); stated here for the OpenAPI

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 from pydantic import BaseModel, ValidationError
 
 from cohort.manifest import Manifest
+from cohort.rules import clean_text
 from cohort.vocabulary import FINDINGS, MODALITIES, OUTCOME_DATES
 from serving.errors import Invalid
 from serving.schemas import DrawIn, ImagingRecord, OutcomeIn, PatientRecord
@@ -42,7 +43,7 @@ class Form:
 def parse_body(raw: bytes) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body (the only kind the forms post)."""
     pairs = parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
-    return {k: v.strip() for k, v in pairs[:MAX_FIELDS]}
+    return {k: clean_text(v) for k, v in pairs[:MAX_FIELDS]}
 
 
 def marker_units(manifest: Manifest) -> dict[str, list[str]]:

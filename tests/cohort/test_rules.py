@@ -76,3 +76,25 @@ def test_a_category_is_one_of_its_declared_levels(
     text: str, levels: list[str] | None, ok: bool
 ) -> None:
     assert is_level(text, levels) is ok
+
+
+def test_the_blanks_a_cell_loses_are_exactly_what_pydantic_trims_natively() -> None:
+    """``clean_text`` (every reader: CSV columns, patient records, forms) and the records that
+    trim in pydantic itself (measurements, scans) remove the same characters, on every code
+    point: what the contract accepts is what is stored, whichever way a value came."""
+    import pandas as pd
+    from pydantic import BaseModel, ConfigDict
+
+    from cohort.rules import BLANKS, clean_column, clean_text
+
+    class Trimmed(BaseModel):
+        model_config = ConfigDict(str_strip_whitespace=True)
+        text: str
+
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    natively = {c for c in points if Trimmed(text=f"x{c}").text == "x"}
+    assert natively == set(BLANKS)
+    assert {c for c in points if clean_text(f"{c}x{c}") == "x"} == natively
+    assert "\x1c" not in natively and "\u00a0" in natively and " " in natively
+    column = pd.Series([" a ", "\u3000b\t", "c\x1c"])
+    assert clean_column(column).tolist() == [clean_text(v) for v in column] == ["a", "b", "c\x1c"]
