@@ -54,7 +54,6 @@ def run_demo(
 ) -> DemoResult:
     """simulate → validate → describe → train (registry) → lead time → model report."""
     from cohort.load import load_cohort
-    from cohort.simulate import simulate_cohort
     from cohort.summary import summarize
     from reporting.study import write_study_report
     from study.describe import describe_cohort
@@ -71,11 +70,7 @@ def run_demo(
     uri = f"sqlite:///{(workdir / 'mlflow.db').as_posix()}"
     result = DemoResult(workdir, cohort_dir, uri)
     note(f"simulating {n_patients} patients", 0.02)
-    if cohort_dir.exists():
-        _remove_previous_simulation(cohort_dir)
-    _timed(
-        result, "simulate", lambda: simulate_cohort(cohort_dir, n_patients=n_patients, seed=seed)
-    )
+    _timed(result, "simulate", lambda: _simulate_anew(cohort_dir, n_patients, seed))
     note("validating the cohort", 0.08)
     cohort = _timed(result, "validate", lambda: load_cohort(cohort_dir))
     result.summary["cohort"] = summarize(cohort)
@@ -143,13 +138,19 @@ def _report(result: DemoResult, uri: str) -> None:
 def _clinic_cohort(workdir: Path, seed: int) -> Any:
     """New patients for the clinic (``CLINIC_FOLDER``): the next seed of the simulator."""
     from cohort.load import load_cohort
-    from cohort.simulate import simulate_cohort
 
     folder = workdir / CLINIC_FOLDER
+    _simulate_anew(folder, CLINIC_SIMULATED, seed + 1)
+    return load_cohort(folder)
+
+
+def _simulate_anew(folder: Path, n_patients: int, seed: int) -> Any:
+    """A simulated cohort in ``folder``, replacing only a previous simulation there."""
+    from cohort.simulate import simulate_cohort
+
     if folder.exists():
         _remove_previous_simulation(folder)
-    simulate_cohort(folder, n_patients=CLINIC_SIMULATED, seed=seed + 1)
-    return load_cohort(folder)
+    return simulate_cohort(folder, n_patients=n_patients, seed=seed)
 
 
 def _store(result: DemoResult, cohort: Any, uri: str) -> None:

@@ -228,11 +228,16 @@ def _weights(
     )
 
 
+def without_fold(fold: str) -> str:
+    """The weights table's ``fitted_on`` of the weights fitted without ``fold``."""
+    return f"all but fold {fold}"
+
+
 def _weight_rows(
     w: np.ndarray, info: list[dict[str, Any]], names: list[str], fold: str
 ) -> pd.DataFrame:
     table = pd.DataFrame(info)
-    table.insert(0, "fitted_on", PACKAGED if fold == "all" else f"all but fold {fold}")
+    table.insert(0, "fitted_on", PACKAGED if fold == "all" else without_fold(fold))
     return pd.concat([table, pd.DataFrame(w.round(6), columns=names)], axis=1)
 
 
@@ -324,7 +329,7 @@ def fold_stacks(result: CVResult, bases: Sequence[CVResult]) -> list[SurvivalMod
         return []
     stacks: list[SurvivalModel] = []
     for i, fold in enumerate(f["fold"] for f in bases[0].fold_metrics):
-        weights = table[table["fitted_on"] == f"all but fold {fold}"][names]
+        weights = table[table["fitted_on"] == without_fold(str(fold))][names]
         members = []
         for b in bases:
             if str(b.fold_metrics[i]["fold"]) != str(fold):
