@@ -135,8 +135,13 @@ def build_timelines(
     Patient codes are positions in ``patient_ids``; rows of other patients or other
     markers are dropped. ``query_days`` are the days the timelines will be asked about.
     """
+    arrays = measurement_arrays(measurements, patient_ids, markers)
     return timelines_from_arrays(
-        **measurement_arrays(measurements, patient_ids, markers),
+        codes=arrays["codes"],
+        marker_codes=arrays["marker_codes"],
+        day=arrays["day"],
+        value=arrays["value"],
+        below=arrays["below"],
         markers=markers,
         query_days=query_days,
     )
@@ -170,11 +175,15 @@ def timelines_from_arrays(
     below: np.ndarray,
     markers: Sequence[str],
     query_days: np.ndarray,
+    only: Sequence[str] | None = None,
 ) -> tuple[DayCoder, dict[str, Timeline]]:
-    """``build_timelines`` on plain arrays: patient and marker codes (-1 = drop), days, values."""
+    """``build_timelines`` on plain arrays: patient and marker codes (-1 = drop), days, values
+    (``only``: build just these markers' timelines; the codes still follow ``markers``)."""
     coder = DayCoder.of(day, query_days)
     timelines = {}
     for j, marker in enumerate(markers):
+        if only is not None and marker not in only:
+            continue
         keep = (marker_codes == j) & (codes >= 0)
         timelines[marker] = Timeline.build(coder, codes[keep], day[keep], value[keep], below[keep])
     return coder, timelines

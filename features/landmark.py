@@ -45,7 +45,13 @@ from features._checks import (
     check_non_negative,
     numeric_column,
 )
-from features._timeline import measurement_arrays, positions, timelines_from_arrays
+from features._timeline import (
+    DayCoder,
+    Timeline,
+    measurement_arrays,
+    positions,
+    timelines_from_arrays,
+)
 from features.covariates import (
     check_covariate_columns,
     check_covariate_types,
@@ -60,7 +66,12 @@ from features.imaging import (
     scan_statistics,
     scans_as_arrays,
 )
-from features.marker_stats import Thresholds, marker_statistics, stat_names
+from features.marker_stats import (
+    Thresholds,
+    marker_statistics,
+    markers_as_points_statistics,
+    stat_names,
+)
 from features.mixed import MIXED_STATS, MarkerLME, fit_lme, mixed_statistics
 
 log = logging.getLogger(__name__)
@@ -341,12 +352,16 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         """
         check_is_fitted(self, "feature_names_out_")
         lookup = {code: j for j, code in enumerate(self.markers_)}
+        marker_codes = np.fromiter((lookup.get(m, -1) for m in marker), np.int64, len(marker))
+        day, value = np.asarray(day, dtype=float), np.asarray(value, dtype=float)
+        below = np.asarray(below, dtype=bool)
+        landmark_day = check_day(landmark_day, "landmark_day")
         columns = self._columns(
             codes=np.zeros(len(day), dtype=np.int64),
-            marker_codes=np.fromiter((lookup.get(m, -1) for m in marker), np.int64, len(marker)),
-            day=np.asarray(day, dtype=float),
-            value=np.asarray(value, dtype=float),
-            below=np.asarray(below, dtype=bool),
+            marker_codes=marker_codes,
+            day=day,
+            value=value,
+            below=below,
             patients={
                 name: np.array(
                     [covariates.get(name)], dtype=float if kind != "categorical" else object
@@ -354,14 +369,42 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
                 for name, kind in self.covariates_.items()
             },
             rows=np.zeros(1, dtype=np.int64),
-            days=np.array([check_day(landmark_day, "landmark_day")]),
+            days=np.array([landmark_day]),
             scans=scans_as_arrays(
                 np.zeros(0 if scan_day is None else len(scan_day), dtype=np.int64),
                 np.zeros(0) if scan_day is None else scan_day,
                 np.zeros(0, dtype=object) if scan_finding is None else scan_finding,
             ),
+            summaries=False,
         )
+        columns.update(self._summaries_at(marker_codes, day, value, below, landmark_day))
         return np.array([columns[c][0] for c in self.feature_names_out_], dtype=float)
+
+    def _summaries_at(
+        self,
+        marker_codes: np.ndarray,
+        day: np.ndarray,
+        value: np.ndarray,
+        below: np.ndarray,
+        landmark_day: float,
+    ) -> dict[str, np.ndarray]:
+        """One patient's marker statistics at one landmark, every marker in one pass: the
+        markers stand where a cohort call has patients (``markers_as_points_statistics``),
+        so the values are a cohort call's to the last bit at a third of the calls."""
+        keep = marker_codes >= 0
+        points = np.arange(len(self.markers_), dtype=np.int64)
+        days = np.full(len(points), landmark_day)
+        coder = DayCoder.of(day, days[:1])
+        tl = Timeline.build(coder, marker_codes[keep], day[keep], value[keep], below[keep])
+        loc = tl.locate(coder, points, days)
+        stats = markers_as_points_statistics(
+            tl, loc, days, list(self.markers_.values()), self.slope_draws
+        )
+        return {
+            feature_name(marker, s): stats[s][j : j + 1]
+            for j, (marker, thresholds) in enumerate(self.markers_.items())
+            for s in stat_names(thresholds)
+        }
 
     def _columns(
         self,
@@ -376,8 +419,12 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         days: np.ndarray,
         mixed_only: bool = False,
         scans: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        summaries: bool = True,
     ) -> dict[str, Any]:
-        """Every feature column for the points (patient ``rows``, landmark ``days``)."""
+        """Every feature column for the points (patient ``rows``, landmark ``days``); with
+        ``summaries=False`` all but the marker statistics (the caller computes them)."""
+        summaries = summaries and not mixed_only
+        needed = [m for m in self.markers_ if summaries or m in self.mixed_]
         coder, timelines = timelines_from_arrays(
             codes=codes,
             marker_codes=marker_codes,
@@ -386,16 +433,18 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             below=below,
             markers=list(self.markers_),
             query_days=days,
+            only=needed,
         )
         columns: dict[str, Any] = {LANDMARK_DAY: days}
-        for marker, thresholds in self.markers_.items():
+        for marker in needed:
             tl = timelines[marker]
             loc = tl.locate(coder, rows, days)
             if marker in self.mixed_:
                 mixed = mixed_statistics(tl, loc, days, self.mixed_[marker])
                 columns.update({feature_name(marker, s): mixed[s] for s in MIXED_STATS})
-            if mixed_only:
+            if not summaries:
                 continue
+            thresholds = self.markers_[marker]
             stats = marker_statistics(tl, loc, days, thresholds, self.slope_draws)
             columns.update({feature_name(marker, s): stats[s] for s in stat_names(thresholds)})
         if not mixed_only:

@@ -12,6 +12,7 @@ detection-limit qualifier: a ``<`` value (e.g. AFP ``<2`` stored as 2) is never 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -60,13 +61,47 @@ def marker_statistics(
     tl: Timeline, loc: Located, days: np.ndarray, thresholds: Thresholds, slope_draws: int
 ) -> dict[str, np.ndarray]:
     """Every statistic of :func:`stat_names` for each query point (landmark ``days``)."""
+    return _statistics(tl, loc, days, slope_draws, thresholds.positive_at, thresholds.upper_normal)
+
+
+def markers_as_points_statistics(
+    tl: Timeline,
+    loc: Located,
+    days: np.ndarray,
+    thresholds: Sequence[Thresholds],
+    slope_draws: int,
+) -> dict[str, np.ndarray]:
+    """Every marker's statistics for ONE patient in one pass (the service's one-row call).
+
+    ``tl`` holds the patient's draws of every marker with the marker's position in
+    ``thresholds`` as its code, and query point j is marker j. Every statistic is computed
+    row by row (elementwise, or sums over a point's own rows), so each marker's values are
+    the numbers its own :func:`marker_statistics` call gives, to the last bit — in one
+    pass instead of one per marker. The cut-off statistics are computed for every marker
+    (a NaN cut-off where the marker has none); keep each marker's :func:`stat_names`.
+    """
+    positive_at = np.array([np.nan if t.positive_at is None else t.positive_at for t in thresholds])
+    upper = np.array([np.nan if t.upper_normal is None else t.upper_normal for t in thresholds])
+    return _statistics(tl, loc, days, slope_draws, positive_at[tl.codes], upper)
+
+
+def _statistics(
+    tl: Timeline,
+    loc: Located,
+    days: np.ndarray,
+    slope_draws: int,
+    positive_at: float | np.ndarray | None,
+    upper_normal: float | np.ndarray | None,
+) -> dict[str, np.ndarray]:
+    """The statistics with cut-offs given per timeline row (``positive_at``) and per query
+    point (``upper_normal``), or one for all; None skips the statistics that need it."""
     out = level_statistics(tl, loc, days)
     out.update(own_baseline(tl, loc, days))
     out["log_slope"] = log_slope(tl, loc, slope_draws)
-    if thresholds.positive_at is not None:
-        out.update(positivity(tl, loc, thresholds.positive_at))
-    if thresholds.upper_normal is not None:
-        out.update(kinetics(tl, loc, thresholds.upper_normal))
+    if positive_at is not None:
+        out.update(positivity(tl, loc, positive_at))
+    if upper_normal is not None:
+        out.update(kinetics(tl, loc, upper_normal))
     return out
 
 
@@ -176,7 +211,9 @@ def log_slope(tl: Timeline, loc: Located, slope_draws: int) -> np.ndarray:
     return slope
 
 
-def positivity(tl: Timeline, loc: Located, positive_at: float) -> dict[str, np.ndarray]:
+def positivity(
+    tl: Timeline, loc: Located, positive_at: float | np.ndarray
+) -> dict[str, np.ndarray]:
     """Count of positive draws so far and the current run of consecutive positives."""
     positive = (tl.value >= positive_at) & ~tl.below_limit
     cum = np.concatenate([[0], np.cumsum(positive)])
@@ -190,7 +227,7 @@ def positivity(tl: Timeline, loc: Located, positive_at: float) -> dict[str, np.n
     }
 
 
-def kinetics(tl: Timeline, loc: Located, upper_normal: float) -> dict[str, np.ndarray]:
+def kinetics(tl: Timeline, loc: Located, upper_normal: float | np.ndarray) -> dict[str, np.ndarray]:
     """Normalisation and the last-two-draw kinetics (doubling time, log velocity).
 
     Doubling time DT = Δt·ln2/ln(v2/v1) (Shirabe 1997) exists only while rising, so it is

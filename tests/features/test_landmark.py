@@ -682,24 +682,56 @@ def test_features_at_for_one_patient_equals_the_cohort_transform(simulated: Coho
     est = LandmarkFeatures.from_manifest(simulated.manifest).fit(
         LandmarkInput.from_cohort(simulated, [0.0])
     )
+    assert est.scans_ and (simulated.imaging["finding"] == "indeterminate").any()
+    assert_one_patient_calls_equal_the_cohort(est, simulated, simulated.measurements)
+
+
+def test_features_at_equals_the_cohort_transform_with_markers_missing(simulated: Cohort) -> None:
+    """The one-patient call computes every marker in one pass: a patient without any draw of
+    a marker, or with only a marker the model does not know, still gets exactly the cohort's
+    values (markers with and without cut-offs side by side)."""
+    est = LandmarkFeatures.from_manifest(simulated.manifest).fit(
+        LandmarkInput.from_cohort(simulated, [0.0])
+    )
+    thresholds = list(est.markers_.values())
+    assert any(t.positive_at is not None for t in thresholds)
+    assert any(t.upper_normal is None for t in thresholds)
+    m = simulated.measurements
+    ids = simulated.patients[PATIENT_ID].tolist()
+    markers = list(est.markers_)
+    drop = np.zeros(len(m), dtype=bool)
+    for k, pid in enumerate(ids[:12]):  # each of the first 12 patients loses one marker
+        drop |= (m[PATIENT_ID] == pid).to_numpy() & (
+            m["marker"] == markers[k % len(markers)]
+        ).to_numpy()
+    drop |= (m[PATIENT_ID] == ids[12]).to_numpy()  # and one patient has no draw at all
+    assert_one_patient_calls_equal_the_cohort(est, simulated, m[~drop], unknown_marker=True)
+
+
+def assert_one_patient_calls_equal_the_cohort(
+    est: LandmarkFeatures, cohort: Cohort, m: pd.DataFrame, unknown_marker: bool = False
+) -> None:
     days = [0.0, 30.0, 200.0, 365.0, 1000.0]
-    table = est.transform(LandmarkInput.from_cohort(simulated, days))
+    points = LandmarkInput.from_cohort(cohort, days).points
+    table = est.transform(LandmarkInput(cohort.patients, m, points, cohort.imaging))
     names = list(est.get_feature_names_out())
-    m, scans = simulated.measurements, simulated.imaging
-    assert est.scans_ and (scans["finding"] == "indeterminate").any()
-    for _, patient in simulated.patients.iterrows():
+    scans = cohort.imaging
+    for _, patient in cohort.patients.iterrows():
         mine = m[m[PATIENT_ID] == patient[PATIENT_ID]]
+        if unknown_marker:  # a draw of a marker the model never saw is ignored
+            extra = pd.DataFrame({"day": [15.0], "marker": ["not_a_marker"], "value": [7.0]})
+            mine = pd.concat([mine, extra.assign(qualifier=pd.NA)], ignore_index=True)
         my_scans = scans[scans[PATIENT_ID] == patient[PATIENT_ID]]
         covariates = {
             c: (patient[c] if isinstance(patient[c], str) or pd.notna(patient[c]) else None)
-            for c in simulated.manifest.covariates
+            for c in cohort.manifest.covariates
         }
         for day in days:
             got = est.features_at(
                 day=mine["day"].to_numpy(),
                 marker=mine["marker"].to_numpy(),
                 value=mine["value"].to_numpy(),
-                below=(mine["qualifier"] == "<").to_numpy(),
+                below=(mine["qualifier"] == "<").fillna(False).to_numpy(dtype=bool),
                 covariates=covariates,
                 landmark_day=day,
                 scan_day=my_scans["day"].to_numpy(),
