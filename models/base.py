@@ -35,6 +35,7 @@ __all__ = [
     "MIN_TIME_DAYS",
     "ProportionalHazardsModel",
     "SurvivalModel",
+    "check_groups",
     "check_survival_y",
     "check_times",
     "make_preprocessor",
@@ -89,6 +90,18 @@ def check_survival_y(y: Any, n_rows: int) -> tuple[np.ndarray, FloatArray]:
     return event, time
 
 
+def check_groups(groups: Any, n_rows: int) -> np.ndarray | None:
+    """``groups`` (one label per row, e.g. patient ids) as an array, or None."""
+    if groups is None:
+        return None
+    arr = np.asarray(groups).ravel()
+    if len(arr) != n_rows:
+        raise ValueError(f"groups has {len(arr)} labels but X has {n_rows} rows")
+    if pd.isna(pd.Series(arr)).any():
+        raise ValueError("groups holds a missing label")
+    return arr
+
+
 def check_times(times: Any) -> FloatArray:
     """Evaluation times as a 1-D float array of finite, non-negative days."""
     arr = np.atleast_1d(np.asarray(times, dtype=float))
@@ -140,14 +153,26 @@ class SurvivalModel(BaseEstimator, ABC):
 
     model_name: ClassVar[str] = ""  # the name users type in --models (see registry)
 
-    def fit(self, X: pd.DataFrame, y: np.ndarray) -> SurvivalModel:
+    def fit(self, X: pd.DataFrame, y: np.ndarray, groups: Any = None) -> SurvivalModel:
+        """Fit on ``X`` and ``y``. ``groups``: each row's patient, when a patient has several
+        rows (landmarks, draw days); a model that tunes itself by an inner cross-validation
+        (``cox``) splits by it, so no patient is on both sides. Other models ignore it."""
         frame = _check_frame(X)
         event, time = check_survival_y(y, len(frame))
         self.feature_names_in_ = np.asarray(frame.columns, dtype=object)
         self.n_features_in_ = len(frame.columns)
         self.max_time_ = float(time.max())
-        self._fit(_to_matrix(frame), event, time)
+        self._groups = check_groups(groups, len(frame))
+        try:
+            self._fit(_to_matrix(frame), event, time)
+        finally:
+            self._groups = None  # only for this fit: never pickled with the model
         return self
+
+    def tuned_params(self) -> dict[str, float]:
+        """Hyperparameters the fit chose itself (e.g. ``cox``'s penalty by inner CV), for the
+        run's records; empty for a model that chooses none."""
+        return {}
 
     def predict(self, X: pd.DataFrame) -> FloatArray:
         """Risk score per row, higher = worse (a log hazard ratio for the Cox-type models)."""

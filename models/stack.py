@@ -127,7 +127,7 @@ class StackModel(SurvivalModel):
         frame = pd.DataFrame(X, columns=list(self.feature_names_in_))
         y = np.empty(len(time), dtype=[("event", bool), ("time", float)])
         y["event"], y["time"] = event, time
-        self._set_fitted([clone(m).fit(frame, y) for _, m in self.models])
+        self._set_fitted([clone(m).fit(frame, y, groups=self._groups) for _, m in self.models])
 
     def bands_of(self, X: FloatArray) -> np.ndarray:
         """Each row's band index (by its ``landmark_day``; 0 without one)."""

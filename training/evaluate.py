@@ -119,6 +119,18 @@ def build_model(name: str, featurizer: LandmarkFeatures, seed: int) -> SurvivalM
     return model
 
 
+TUNED_PREFIX = "tuned_"  # a hyperparameter a model chose in its own fit, as a metric
+
+
+def tuned_metrics(model: SurvivalModel) -> dict[str, float]:
+    """``model.tuned_params()`` as metrics (``tuned_alpha``: cox's penalty by inner CV)."""
+    return {f"{TUNED_PREFIX}{k}": float(v) for k, v in model.tuned_params().items()}
+
+
+def _groups(table: pd.DataFrame) -> np.ndarray:
+    return table[PATIENT_ID].astype(str).to_numpy()
+
+
 def _y(table: pd.DataFrame) -> np.ndarray:
     return Surv.from_arrays(
         table[EVENT].to_numpy().astype(bool), table[RESIDUAL_TIME].to_numpy(dtype=float)
@@ -187,7 +199,9 @@ def cross_validate(
         model = build_model(name, featurizer, seed)
         start = clock.perf_counter()
         train = train[fit[train]]
-        model.fit(data.iloc[train][cols], _y(table.iloc[train]))
+        # the patients group the rows of a model's own inner CV (cox's penalty): only this
+        # fold's training patients, so its held-out patients never enter that choice
+        model.fit(data.iloc[train][cols], _y(table.iloc[train]), groups=_groups(table.iloc[train]))
         fit_seconds += clock.perf_counter() - start
         fold_models.append(model)
         if draws is not None:
@@ -205,6 +219,7 @@ def cross_validate(
         oof.loc[rows, FOLD] = k
         surv_grid[at[test]] = model.predict_survival(x_test, grid)
         fm = _fold_metrics(oof.iloc[at[test]], table.iloc[train], horizon_days)
+        fm.update(tuned_metrics(model))
         fold_metrics.append({"fold": k, **fm})
         if on_fold:
             on_fold(k, fm)
@@ -482,7 +497,10 @@ def fit_pipeline(
     """
     cols = feature_columns(featurizer)
     fitted = table if fit_rows is None else table[np.asarray(fit_rows, dtype=bool)]
-    model = clone(build_model(result.name, featurizer, seed)).fit(fitted[cols], _y(fitted))
+    model = clone(build_model(result.name, featurizer, seed)).fit(
+        fitted[cols], _y(fitted), groups=_groups(fitted)
+    )
+    result.metrics.update(tuned_metrics(model))  # what the packaged model chose
     return package_pipeline(
         cohort,
         featurizer,

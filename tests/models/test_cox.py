@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from models.base import to_surv
-from models.cox import BaselineModel, CoxModel, is_marker_feature, linear_margin, penalty_path
+from models.cox import (
+    CV_STEPS,
+    BaselineModel,
+    CoxModel,
+    inner_splits,
+    is_marker_feature,
+    linear_margin,
+    penalty_path,
+)
+from tests.models.conftest import simulate
 
 
 def test_cox_recovers_the_true_log_hazard_ratios(fitted, truth):
@@ -83,8 +93,9 @@ def test_a_marker_feature_is_a_marker_code_then_an_underscore(column, expected):
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"alpha": 0}, "alpha must be a number > 0 or .auto., got 0"),
-        ({"alpha": "0.1"}, "alpha must be a number > 0 or .auto., got '0.1'"),
+        ({"alpha": 0}, "alpha must be a number > 0, .auto. or .cv., got 0"),
+        ({"alpha": "0.1"}, "alpha must be a number > 0, .auto. or .cv., got '0.1'"),
+        ({"cv_folds": 1}, "cv_folds must be an int >= 2, got 1"),
         ({"l1_ratio": 0}, r"l1_ratio must be in \(0, 1\], got 0"),
         ({"l1_ratio": 1.5}, r"l1_ratio must be in \(0, 1\], got 1.5"),
     ],
@@ -155,3 +166,80 @@ def test_the_linear_margin_equals_the_fitted_pipelines_predict(name, new_model, 
         rtol=1e-10,
         atol=1e-12,
     )
+
+
+# ---------------------------------------------------------------- the penalty by inner CV
+
+
+def _noisy(n: int, seed: int, noise: int = 12) -> tuple[pd.DataFrame, np.ndarray]:
+    """The conftest's data plus ``noise`` pure-noise columns (a penalty has work to do)."""
+    X, y = simulate(n, seed)
+    rng = np.random.default_rng(seed + 100)
+    extra = pd.DataFrame(rng.normal(size=(n, noise)), columns=[f"noise_{j}" for j in range(noise)])
+    return pd.concat([X, extra], axis=1), y
+
+
+def test_the_inner_cv_alpha_is_the_grid_point_of_the_best_cross_validated_likelihood(train):
+    model = CoxModel(alpha="cv").fit(*train)
+    assert len(model.cv_alphas_) >= CV_STEPS and np.all(np.diff(model.cv_alphas_) < 0)
+    assert model.alpha_ == model.cv_alphas_[int(np.nanargmax(model.cv_scores_))]
+    assert model.tuned_params() == {"alpha": model.alpha_}
+    # the top of the grid zeroes every coefficient: the data beat it
+    assert model.cv_scores_[0] < np.nanmax(model.cv_scores_)
+
+
+def test_cox_chooses_its_penalty_by_inner_cv_by_default(train):
+    assert CoxModel().alpha == "cv"
+    assert CoxModel().fit(*train).alpha_ == CoxModel(alpha="cv").fit(*train).alpha_
+
+
+def test_inner_folds_keep_every_row_of_a_patient_on_one_side():
+    groups = np.repeat([f"p{i}" for i in range(40)], 3)
+    event = np.tile([True, False, False], 40)
+    splits = inner_splits(groups, event, 5, seed=0)
+    assert len(splits) == 5
+    for train, test in splits:
+        assert not set(groups[train]) & set(groups[test])
+    held_out = np.concatenate([test for _, test in splits])
+    assert sorted(held_out) == list(range(len(groups)))
+
+
+def test_grouping_the_inner_cv_by_patient_stops_copies_of_a_patient_rewarding_overfit():
+    # each patient's row three times (as a landmark table repeats a patient): split by row,
+    # a held-out row's copies are in the inner training set and the weakest penalty wins
+    X, y = _noisy(150, seed=5)
+    X3, y3 = pd.concat([X] * 3, ignore_index=True), np.concatenate([y] * 3)
+    patients = np.tile(np.arange(150), 3)
+    by_row = CoxModel(alpha="cv").fit(X3, y3)
+    by_patient = CoxModel(alpha="cv").fit(X3, y3, groups=patients)
+    assert by_patient.alpha_ > 2 * by_row.alpha_
+
+
+def test_the_inner_cv_uses_only_the_rows_it_is_fitted_on(train):
+    # what training relies on: a fold model never sees its held-out patients, so changing
+    # rows outside the fit cannot move the chosen penalty
+    X, y = _noisy(300, seed=6)
+    groups = np.arange(300)
+    first = CoxModel(alpha="cv").fit(X.iloc[:200], y[:200], groups=groups[:200])
+    y_changed = y.copy()
+    y_changed["time"][200:] = 1.0
+    again = CoxModel(alpha="cv").fit(X.iloc[:200], y_changed[:200], groups=groups[:200])
+    assert again.alpha_ == first.alpha_
+    np.testing.assert_array_equal(again.coef_, first.coef_)
+
+
+def test_groups_must_label_every_row(train):
+    X, y = train
+    with pytest.raises(ValueError, match="groups has 3 labels but X has 400 rows"):
+        CoxModel().fit(X, y, groups=["a", "b", "c"])
+
+
+def test_the_groups_are_not_kept_with_the_fitted_model(train):
+    X, y = train
+    model = CoxModel().fit(X, y, groups=np.arange(len(X)))
+    assert model._groups is None
+
+
+def test_a_fixed_alpha_is_used_as_given(train):
+    model = CoxModel(alpha=0.02).fit(*train)
+    assert model.alpha_ == 0.02 and not hasattr(model, "cv_alphas_")

@@ -15,10 +15,18 @@ from mlflow.tracking import MlflowClient
 from cohort.cohort import Cohort
 from cohort.records import history_from_cohort
 from cohort.vocabulary import EVENT, FOLD, PATIENT_ID, RESIDUAL_TIME
+from models.cox import CoxModel
 from models.packaging import load_pipeline
 from tracking.locations import CHAMPION, REGISTERED_MODEL, use_tracking
 from tracking.registry import comparison_table
-from training.evaluate import OOF_RISK, alarm_policy, cross_validate, expected_lead_days
+from training.evaluate import (
+    OOF_RISK,
+    _y,
+    alarm_policy,
+    cross_validate,
+    expected_lead_days,
+    feature_columns,
+)
 from training.train import (
     TrainConfig,
     _model_runs,
@@ -149,6 +157,46 @@ def test_out_of_fold_predictions_never_see_their_own_outcomes(
         first.oof.loc[in_fold1, OOF_RISK], second.oof.loc[in_fold1, OOF_RISK]
     )
     assert not np.allclose(first.oof.loc[~in_fold1, OOF_RISK], second.oof.loc[~in_fold1, OOF_RISK])
+
+
+def test_cox_s_inner_cv_sees_only_its_fold_s_training_patients_grouped_by_patient(
+    trained_store: dict[str, Any],
+) -> None:
+    """Fold k's penalty is the inner CV of a fit on the other folds' rows, split by patient."""
+    cohort = trained_store["cohort"]
+    config = TrainConfig(models=["cox"], folds=3, n_boot=0)
+    table, featurizer = landmark_table(cohort, config)
+    ids = np.sort(table[PATIENT_ID].unique())
+    folds = pd.Series((np.arange(len(ids)) % 3) + 1, index=ids, name=FOLD)
+    result = cross_validate(table, featurizer, "cox", folds, horizon_days=365, n_boot=0)
+    model = result.fold_models[0]  # fold 1's
+    assert table.groupby(PATIENT_ID).size().max() > 1  # several rows per patient
+    train_rows = table[table[PATIENT_ID].map(folds).ne(1).to_numpy()]
+    cols = feature_columns(featurizer)
+    direct = CoxModel().fit(train_rows[cols], _y(train_rows), groups=train_rows[PATIENT_ID])
+    np.testing.assert_array_equal(model.cv_scores_, direct.cv_scores_)
+    assert model.alpha_ == direct.alpha_
+    assert [f["tuned_alpha"] for f in result.fold_metrics] == [m.alpha_ for m in result.fold_models]
+
+
+def test_cox_s_chosen_penalties_are_logged_per_fold_and_for_the_packaged_model(
+    trained_store: dict[str, Any],
+) -> None:
+    cox = next(r for r in trained_store["result"].results if r.name == "cox")
+    client = MlflowClient(tracking_uri=trained_store["uri"])
+    run_id = trained_store["result"].run_ids["cox"]
+    parent = client.get_run(run_id)
+    assert cox.pipeline is not None
+    assert parent.data.metrics["tuned_alpha"] == pytest.approx(cox.pipeline.model.alpha_)
+    assert parent.data.params["model.alpha"] == "cv"
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+    )
+    logged = {int(c.data.tags["ctcmon.fold"]): c.data.metrics["tuned_alpha"] for c in children}
+    assert logged == pytest.approx(
+        {int(f["fold"]): m.alpha_ for f, m in zip(cox.fold_metrics, cox.fold_models, strict=True)}
+    )
+    assert len(set(logged.values())) > 1  # chosen per fold, not once
 
 
 def test_every_patient_sits_in_exactly_one_fold(trained_store: dict[str, Any]) -> None:
