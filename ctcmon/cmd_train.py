@@ -117,12 +117,29 @@ def train(
             "--features",
             help="summary: statistics of the last draws (default); mixed: plus each marker's "
             "mixed-model summaries (BLUP level and slope, deviation from the patient's own "
-            "prediction), the mixed models refitted inside every fold; summary-no-ctc, "
-            "mixed-no-ctc: the same without any CTC marker; summary-no-scans, mixed-no-scans: "
-            "without the scans' readings (the blood alone). Several, comma-separated, run "
-            "each model once per set as <model>/<set> (an ablation).",
+            "prediction), the mixed models refitted inside every fold; blup: each marker's "
+            "BLUP level and slope alone, with the covariates (two-stage landmarking); "
+            "<set>-no-ctc: without any CTC marker; <set>-no-scans: without the scans' "
+            "readings (the blood alone). Several, comma-separated, run each model once per "
+            "set as <model>/<set> (an ablation).",
         ),
     ] = "summary",
+    markers: Annotated[
+        str | None,
+        typer.Option(
+            "--markers",
+            help="The analysis's pre-specified markers, comma-separated (default: every "
+            "marker of cohort.toml), e.g. bili,albumin,protime,chol.",
+        ),
+    ] = None,
+    covariates: Annotated[
+        str | None,
+        typer.Option(
+            "--covariates",
+            help="The analysis's pre-specified covariates, comma-separated (default: every "
+            "covariate of cohort.toml), e.g. age,edema.",
+        ),
+    ] = None,
     lookback: Annotated[
         float,
         typer.Option("--lookback", help="Days before a recurrence in which an alarm detects it."),
@@ -157,6 +174,8 @@ def train(
             fit_on=fit_on,
             lookback_days=lookback,
             features=features,
+            markers=_names(markers),
+            covariates=_names(covariates),
         )
         if names:
             config.models = names
@@ -360,3 +379,10 @@ def _print_stack_weights(name: str, weights: Any, models: list[str]) -> None:
         cells.append("its rows" if row["weights_from"] == "band" else "all bands' rows")
         t.add_row(*cells, *(f"{row[m]:.2f}" if row[m] > 0 else "·" for m in models))
     table_console().print(t)
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list of names (None when not given)."""
+    if text is None:
+        return None
+    return [n.strip() for n in text.split(",") if n.strip()]

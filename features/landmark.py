@@ -67,6 +67,9 @@ from features.imaging import (
     scans_as_arrays,
 )
 from features.marker_stats import (
+    BASE_STATS,
+    POSITIVE_STATS,
+    UPPER_NORMAL_STATS,
     Thresholds,
     marker_statistics,
     markers_as_points_statistics,
@@ -204,6 +207,10 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
     imaging : bool, default True
         Whether to add the scans' statistics (``features.imaging``: days since the last scan,
         indeterminate readings) when ``X.imaging`` holds a post-index scan at fit.
+    marker_stats : tuple of str, optional
+        The per-marker statistics output (the ``<stat>`` of ``<marker>_<stat>``, e.g.
+        ``("mm_level", "mm_slope")``: the mixed model's BLUPs alone, as two-stage landmarking
+        feeds its Cox model). None: every statistic the marker has.
 
     Fitted attributes: ``markers_`` (marker -> Thresholds), ``covariates_``, ``levels_``
     (categorical covariate -> levels), ``mixed_`` (marker -> MarkerLME or None; empty
@@ -225,6 +232,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         include_landmark_day: bool = True,
         mixed: bool = False,
         imaging: bool = True,
+        marker_stats: tuple[str, ...] | None = None,
     ) -> None:
         self.markers = markers
         self.covariates = covariates
@@ -232,10 +240,17 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         self.include_landmark_day = include_landmark_day
         self.mixed = mixed
         self.imaging = imaging
+        self.marker_stats = marker_stats
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle a featuriser packaged before the mixed-model or scan stage: without it."""
-        defaults = {"mixed": False, "mixed_": {}, "imaging": False, "scans_": False}
+        defaults = {
+            "mixed": False,
+            "mixed_": {},
+            "imaging": False,
+            "scans_": False,
+            "marker_stats": None,
+        }
         super().__setstate__({**defaults, **state})
 
     @classmethod
@@ -455,9 +470,10 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
 
     def _feature_names(self) -> list[str]:
         names = [LANDMARK_DAY] if self.include_landmark_day else []
+        keep = self.marker_stats
         for marker, thresholds in self.markers_.items():
-            names += [feature_name(marker, s) for s in stat_names(thresholds)]
-            names += [feature_name(marker, s) for s in MIXED_STATS if marker in self.mixed_]
+            stats = [*stat_names(thresholds), *(MIXED_STATS if marker in self.mixed_ else ())]
+            names += [feature_name(marker, s) for s in stats if keep is None or s in keep]
         names += list(SCAN_STATS) if self.scans_ else []
         names += covariate_names(self.covariates_, self.levels_)
         clash = sorted({n for n in names if names.count(n) > 1} | ({PATIENT_ID} & set(names)))
@@ -477,6 +493,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             raise TypeError(
                 f"include_landmark_day must be True or False, got {self.include_landmark_day!r}"
             )
+        _check_marker_stats(self.marker_stats, bool(self.mixed))
         return None if self.markers is None else _check_markers(self.markers)
 
 
@@ -486,6 +503,17 @@ def _check_landmark_input(X: object) -> LandmarkInput:
             f"X must be a LandmarkInput (see LandmarkInput.from_cohort), got {type(X).__name__}"
         )
     return X
+
+
+def _check_marker_stats(marker_stats: object, mixed: bool) -> None:
+    if marker_stats is None:
+        return
+    known = [*BASE_STATS, *POSITIVE_STATS, *UPPER_NORMAL_STATS, *(MIXED_STATS if mixed else ())]
+    if isinstance(marker_stats, str) or not isinstance(marker_stats, Sequence) or not marker_stats:
+        raise TypeError(f"marker_stats must be a non-empty tuple of str, got {marker_stats!r}")
+    unknown = [s for s in marker_stats if s not in known]
+    if unknown:
+        raise ValueError(f"unknown marker statistic(s) {unknown}; choose from {known}")
 
 
 def _check_markers(markers: object) -> dict[str, Thresholds]:

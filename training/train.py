@@ -54,17 +54,23 @@ log = logging.getLogger(__name__)
 
 FIT_ON = ("draws", "landmarks")
 # "summary": the hand-made statistics of the last draws; "mixed": plus the mixed-model
-# summaries of each marker (features.mixed), refitted inside every CV fold; "-no-ctc":
-# without any CTC marker (the ablation trial teams ask for: what does CTC add?); "-no-scans":
-# without the scans' readings (the blood alone: does it see recurrence before imaging?)
+# summaries of each marker (features.mixed), refitted inside every CV fold; "blup": the
+# mixed model's BLUP current value and slope of each marker alone, with the covariates (what
+# two-stage landmarking feeds its Cox model; no hand-made statistic); "-no-ctc": without any
+# CTC marker (the ablation trial teams ask for: what does CTC add?); "-no-scans": without the
+# scans' readings (the blood alone: does it see recurrence before imaging?)
 FEATURE_SETS = (
     "summary",
     "mixed",
+    "blup",
     "summary-no-ctc",
     "mixed-no-ctc",
+    "blup-no-ctc",
     "summary-no-scans",
     "mixed-no-scans",
+    "blup-no-scans",
 )
+BLUP_STATS = ("mm_level", "mm_slope")
 CTC_PREFIX = "ctc"  # CTC markers' codes: ctc_total and its subtypes
 
 
@@ -94,6 +100,10 @@ class TrainConfig:
     # one feature set, or several separated by commas: each model then runs once per set,
     # named <model>/<set> (the marker-free baseline once)
     features: str = "summary"
+    # the analysis's pre-specified markers and covariates (None: all the manifest declares),
+    # e.g. R's two-stage reference on pbcseq: bili, albumin, protime, chol; age, edema
+    markers: list[str] | None = None
+    covariates: list[str] | None = None
 
 
 @dataclass
@@ -141,13 +151,40 @@ def feature_sets(config: TrainConfig) -> list[str]:
     return list(dict.fromkeys(f.strip() for f in config.features.split(",") if f.strip()))
 
 
-def set_featurizer(cohort: Cohort, feature_set: str, points: pd.DataFrame) -> LandmarkFeatures:
+def has_mixed_stage(feature_set: str) -> bool:
+    return feature_set.startswith(("mixed", "blup"))
+
+
+def manifest_featurizer(cohort: Cohort, config: TrainConfig, *, mixed: bool) -> LandmarkFeatures:
+    """The manifest's featuriser, restricted to ``config``'s markers and covariates."""
+    est = LandmarkFeatures.from_manifest(cohort.manifest, mixed=mixed)
+    for name, chosen, declared in (
+        ("markers", config.markers, est.markers or {}),
+        ("covariates", config.covariates, est.covariates or {}),
+    ):
+        if chosen is None:
+            continue
+        unknown = [c for c in chosen if c not in declared]
+        if unknown or not chosen:
+            raise ValueError(
+                f"--{name}: {unknown or chosen} not among the cohort's {name} "
+                f"{sorted(declared)} (cohort.toml)"
+            )
+        est.set_params(**{name: {c: declared[c] for c in chosen}})
+    return est
+
+
+def set_featurizer(
+    cohort: Cohort, feature_set: str, points: pd.DataFrame, config: TrainConfig | None = None
+) -> LandmarkFeatures:
     """The featuriser of one feature set, fitted on ``points`` (the training rows).
 
     Its columns are a subset of the full table's, with the same values: each marker's
     features (mixed models included) depend on that marker alone.
     """
-    est = LandmarkFeatures.from_manifest(cohort.manifest, mixed=feature_set.startswith("mixed"))
+    est = manifest_featurizer(cohort, config or TrainConfig(), mixed=has_mixed_stage(feature_set))
+    if feature_set.startswith("blup"):
+        est.set_params(marker_stats=BLUP_STATS)
     if feature_set.endswith("-no-ctc"):
         markers = {m: t for m, t in (est.markers or {}).items() if not m.startswith(CTC_PREFIX)}
         est.set_params(markers=markers)
@@ -175,8 +212,8 @@ def landmark_table(cohort: Cohort, config: TrainConfig) -> tuple[pd.DataFrame, L
     scored_at = evaluation_landmarks(cohort, config)
     landmarks = sorted({*scored_at, *(config.train_landmarks or [])})
     train_horizon = max(config.horizon_days, *config.serving_horizons)
-    mixed = any(f.startswith("mixed") for f in feature_sets(config))
-    featurizer = LandmarkFeatures.from_manifest(cohort.manifest, mixed=mixed)
+    mixed = any(has_mixed_stage(f) for f in feature_sets(config))
+    featurizer = manifest_featurizer(cohort, config, mixed=mixed)
     table = build_landmark_table(
         cohort, landmarks, horizon_days=train_horizon, featurizer=featurizer
     )
@@ -345,7 +382,7 @@ def _variants(
     if len(sets) == 1 and sets[0] == ("mixed" if rows.featurizer.mixed else "summary"):
         return [(name, rows.featurizer) for name in models]
     points = rows.table[[PATIENT_ID, LANDMARK_DAY]]
-    by_set = {f: set_featurizer(cohort, f, points) for f in sets}
+    by_set = {f: set_featurizer(cohort, f, points, config) for f in sets}
     out = []
     for name in models:
         # the baseline reads no marker: one run whatever the feature set

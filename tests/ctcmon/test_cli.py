@@ -103,6 +103,15 @@ def test_a_bad_train_landmark_is_a_one_line_error_naming_the_option(pbcseq_dir: 
     assert "Traceback" not in res.stderr
 
 
+def test_a_marker_the_cohort_does_not_declare_is_a_one_line_error(pbcseq_dir: Path) -> None:
+    res = ctcmon(
+        "train", pbcseq_dir, "--landmarks", "1826", "--markers", "bili,afp", "--models", "cox"
+    )
+    assert res.returncode == 1
+    assert "--markers: ['afp'] not among the cohort's markers" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
 def test_compare_piped_shows_the_whole_table_with_the_alarm_and_serving_cost(
     trained_store: dict[str, Any],
 ) -> None:

@@ -346,3 +346,50 @@ def test_a_marker_with_too_few_patients_gets_undefined_columns_not_an_error(
 def test_mixed_must_be_a_bool(history: Cohort) -> None:
     with pytest.raises(TypeError, match="mixed must be True or False, got 'yes'"):
         LandmarkFeatures(mixed="yes").fit(LandmarkInput.from_cohort(history, [0.0]))  # type: ignore[arg-type]
+
+
+def test_marker_stats_keeps_only_those_statistics_with_the_same_values(simulated: Cohort) -> None:
+    points = LandmarkInput.from_cohort(simulated, [90.0, 365.0])
+    full = LandmarkFeatures.from_manifest(simulated.manifest, mixed=True).fit(points)
+    blup = LandmarkFeatures.from_manifest(
+        simulated.manifest, mixed=True, marker_stats=("mm_level", "mm_slope")
+    ).fit(points)
+    names = list(blup.get_feature_names_out())
+    per_marker = [n for n in names if n.endswith(("_mm_level", "_mm_slope"))]
+    assert per_marker == [f"{m}_{s}" for m in full.markers_ for s in ("mm_level", "mm_slope")]
+    assert [n for n in names if n.startswith(tuple(full.markers_))] == per_marker
+    assert "age" in names and "landmark_day" in names
+    pd.testing.assert_frame_equal(
+        blup.transform(points), full.transform(points)[blup.transform(points).columns]
+    )
+    # the service's one-patient path gives the same columns
+    pid = simulated.patients[PATIENT_ID].iloc[0]
+    mine = simulated.measurements[simulated.measurements[PATIENT_ID] == pid]
+    got = blup.features_at(
+        day=mine[DAY].to_numpy(),
+        marker=mine[MARKER].to_numpy(),
+        value=mine[VALUE].to_numpy(),
+        below=(mine[QUALIFIER] == "<").to_numpy(),
+        covariates={c: simulated.patients.iloc[0][c] for c in simulated.manifest.covariates},
+        landmark_day=365.0,
+    )
+    assert len(got) == len(names)
+
+
+@pytest.mark.parametrize(
+    ("params", "error", "message"),
+    [
+        (
+            {"marker_stats": ("mm_level", "bogus")},
+            ValueError,
+            r"unknown marker statistic\(s\) \['bogus'\]",
+        ),
+        ({"marker_stats": ("mm_level",), "mixed": False}, ValueError, r"\['mm_level'\]"),
+        ({"marker_stats": "mm_level"}, TypeError, "marker_stats must be a non-empty tuple"),
+    ],
+)
+def test_bad_marker_stats_are_refused(
+    history: Cohort, params: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        LandmarkFeatures(**{"mixed": True, **params}).fit(LandmarkInput.from_cohort(history, [0.0]))

@@ -13,6 +13,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from cohort.cohort import Cohort
+from cohort.records import history_from_cohort
 from cohort.vocabulary import PATIENT_ID, VALUE
 from models.packaging import load_pipeline
 from tracking.locations import use_tracking
@@ -139,3 +140,52 @@ def test_an_ablation_runs_each_model_per_feature_set_as_a_single_set_run_would(
     single = train(cohort, CONFIG, tracking_uri=uri, experiment="single")
     assert by_name["cox/mixed"].metrics["auc"] == single.results[0].metrics["auc"]
     pd.testing.assert_frame_equal(by_name["cox/mixed"].oof, single.results[0].oof)
+
+
+def test_pre_specified_markers_and_covariates_with_the_blup_set_are_all_a_model_sees(
+    cohort: Cohort, tmp_path: Path
+) -> None:
+    """Two-stage landmarking as R's reference runs it: chosen markers' BLUPs, chosen covariates."""
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    config = TrainConfig(
+        models=["cox", "baseline"],
+        folds=3,
+        n_boot=0,
+        features="blup",
+        markers=["afp", "ctc_total"],
+        covariates=["age", "sex"],
+    )
+    result = train(cohort, config, tracking_uri=uri, experiment="blup")
+    by_name = {r.name: r for r in result.results}
+    cox = by_name["cox"].pipeline
+    assert cox is not None
+    expected = ["afp_mm_level", "afp_mm_slope", "ctc_total_mm_level", "ctc_total_mm_slope"]
+    assert [c for c in cox.model.feature_names_in_ if c.endswith(("_mm_level", "_mm_slope"))] == (
+        expected
+    )
+    covariates = {"age", "sex_F", "sex_M"}
+    scans = {c for c in cox.model.feature_names_in_ if c.startswith("scan_")}
+    assert set(cox.model.feature_names_in_) == {"landmark_day", *expected, *covariates, *scans}
+    baseline = by_name["baseline"].pipeline
+    assert baseline is not None
+    assert set(baseline.model.columns_) == {"landmark_day", *covariates}
+    # the service computes the same columns for one patient (the other markers ignored)
+    pid = str(cohort.patients[PATIENT_ID].iloc[0])
+    assessed = cox.assess(history_from_cohort(cohort, pid))
+    assert set(assessed["risk"]) == {"180", "365", "730"}
+    params = MlflowClient(tracking_uri=uri).get_run(result.run_ids["cox"]).data.params
+    assert params["markers"] == "['afp', 'ctc_total']" and params["covariates"] == "['age', 'sex']"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"markers": ["afp", "bilirubin"]}, r"--markers: \['bilirubin'\] not among"),
+        ({"covariates": ["age", "bmi"]}, r"--covariates: \['bmi'\] not among"),
+    ],
+)
+def test_a_marker_or_covariate_the_cohort_does_not_declare_is_refused(
+    cohort: Cohort, change: dict[str, list[str]], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        training_rows(cohort, replace(CONFIG, **change))
