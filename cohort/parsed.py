@@ -178,8 +178,9 @@ def _quick_measurements(
 ) -> list[tuple[float, str, float, str | None]] | None:
     rows: list[tuple[float, str, float, str | None]] = []
     seen: set[tuple[str, str, str]] = set()
+    dates: dict[str | None, date | None] = {}  # a draw's markers share its date
     for m in history.measurements:
-        when = _date(m.date)
+        when = dates[m.date] if m.date in dates else dates.setdefault(m.date, _date(m.date))
         spec = manifest.markers.get(m.marker)
         if when is None or spec is None or not is_value(m.value):
             return None

@@ -127,18 +127,26 @@ def is_plausible_count(
     """A value of a counted marker (canonical unit in cells per volume) is a whole number of
     cells in its unit or in another volume the marker is reported in: 1.5 cells/7.5mL is
     1 cell/5mL converted, 2.5 cells/7.5mL is no count at all. Other markers always pass."""
+    if not is_count_unit(canonical):
+        return True  # not a count
     to_canonical = conversion_factor(unit, canonical, overrides)
-    if not is_count_unit(canonical) or to_canonical is None:
-        return True  # not a count, or a unit the unit rule refuses
-    volumes = {canonical, *(overrides or {})}
-    volumes |= {u for (u, to) in KNOWN_CONVERSIONS if to == canonical}
+    if to_canonical is None:
+        return True  # a unit the unit rule refuses
     in_canonical = value * to_canonical
+    if _whole(in_canonical):  # whole in the canonical volume (the usual case)
+        return True
+    volumes = {*(overrides or {})}
+    volumes |= {u for (u, to) in KNOWN_CONVERSIONS if to == canonical}
     for other in volumes:
         factor = conversion_factor(other, canonical, overrides)
-        cells = in_canonical / factor if factor else math.nan
-        if math.isfinite(cells) and abs(cells - round(cells)) <= 1e-9 * max(1.0, abs(cells)):
+        if factor and _whole(in_canonical / factor):
             return True
     return False
+
+
+def _whole(cells: float) -> bool:
+    """A whole number of cells, up to float round-off of a unit conversion."""
+    return math.isfinite(cells) and abs(cells - round(cells)) <= 1e-9 * max(1.0, abs(cells))
 
 
 def binary(text: str) -> float | None:
