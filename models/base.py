@@ -17,7 +17,7 @@ AFT model would otherwise keep extrapolating its assumed distribution.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,6 +40,7 @@ __all__ = [
     "check_times",
     "make_preprocessor",
     "step_lookup",
+    "survival_by_kind",
     "to_surv",
 ]
 
@@ -110,6 +111,39 @@ def check_times(times: Any) -> FloatArray:
     if not np.isfinite(arr).all() or (arr < 0).any():
         raise ValueError(f"times must be finite and >= 0 days, got {arr.tolist()}")
     return arr
+
+
+def survival_by_kind(
+    models: Sequence[SurvivalModel], matrix: Any, times: Sequence[Any]
+) -> list[FloatArray]:
+    """``models[i].predict_survival_matrix(matrix, times[i])`` for every model, the models
+    of one kind in one ``survival_of_each`` call (one XGBoost input for every booster, the
+    kept forests walked together): equal to asking each model in turn."""
+    kinds: dict[Any, list[int]] = {}
+    for i, model in enumerate(models):
+        kinds.setdefault(type(model)._survival_of_each.__func__, []).append(i)  # type: ignore[attr-defined]
+    out: list[FloatArray] = [np.empty(0)] * len(models)
+    for at in kinds.values():
+        kind = type(models[at[0]])
+        answers = kind.survival_of_each([models[i] for i in at], matrix, [times[i] for i in at])
+        for i, answer in zip(at, answers, strict=True):
+            out[i] = answer
+    return out
+
+
+def _held_times(times: FloatArray, max_time: float) -> tuple[FloatArray, np.ndarray]:
+    """``times`` held at ``max_time`` (flat beyond follow-up): their sorted unique values
+    and where each time falls among them."""
+    unique, inverse = np.unique(np.minimum(times, max_time), return_inverse=True)
+    return unique, inverse
+
+
+def _monotone_at(survival: FloatArray, inverse: np.ndarray) -> FloatArray:
+    """Survival at the sorted unique times, clipped to [0, 1], non-increasing, at ``inverse``."""
+    surv = np.clip(survival, 0.0, 1.0)
+    # A guard against float round-off only: each model's curve is monotone by design.
+    surv = np.minimum.accumulate(surv, axis=1)
+    return np.asarray(surv[:, inverse], dtype=float)
 
 
 def to_surv(event: np.ndarray, time: FloatArray) -> np.ndarray:
@@ -198,12 +232,38 @@ class SurvivalModel(BaseEstimator, ABC):
         self, survival: Callable[[FloatArray], FloatArray], times: Any
     ) -> FloatArray:
         """``survival(sorted unique times)`` held flat past ``max_time_``, at ``times``."""
-        held = np.minimum(check_times(times), self.max_time_)
-        unique, inverse = np.unique(held, return_inverse=True)
-        surv = np.clip(survival(unique), 0.0, 1.0)
-        # A guard against float round-off only: each model's curve is monotone by design.
-        surv = np.minimum.accumulate(surv, axis=1)
-        return np.asarray(surv[:, inverse], dtype=float)
+        unique, inverse = _held_times(check_times(times), self.max_time_)
+        return _monotone_at(survival(unique), inverse)
+
+    @classmethod
+    def survival_of_each(
+        cls, models: Sequence[SurvivalModel], matrix: Any, times: Sequence[Any]
+    ) -> list[FloatArray]:
+        """``models[i].predict_survival_matrix(matrix, times[i])`` for each of these models
+        (all sharing this class's ``_survival_of_each``), the matrix checked once.
+
+        For a few rows asked of many fitted models, the stack's fold models for its risk
+        interval: ``_survival_of_each`` lets a kind answer all its models in one pass.
+        """
+        matrix = np.asarray(matrix, dtype=float)
+        wrong = [m for m in models if getattr(m, "n_features_in_", None) != matrix.shape[-1]]
+        if matrix.ndim != 2 or wrong:
+            raise ValueError(
+                f"expected a 2-D matrix with each fitted model's columns, got shape "
+                f"{matrix.shape} for {len(wrong)} model(s) fitted on other columns or unfitted"
+            )
+        held = [
+            _held_times(check_times(t), m.max_time_) for m, t in zip(models, times, strict=True)
+        ]
+        survival = cls._survival_of_each(models, matrix, [unique for unique, _ in held])
+        return [_monotone_at(s, inverse) for s, (_, inverse) in zip(survival, held, strict=True)]
+
+    @classmethod
+    def _survival_of_each(
+        cls, models: Sequence[SurvivalModel], X: FloatArray, times: list[FloatArray]
+    ) -> list[FloatArray]:
+        """Each model's ``_survival(X, times[i])``; overridden where a kind can do better."""
+        return [m._survival(X, t) for m, t in zip(models, times, strict=True)]
 
     def for_times(self, times: Any) -> SurvivalModel:
         """A model answering ``predict_survival_matrix`` at these ``times`` exactly as this one

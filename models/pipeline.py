@@ -24,7 +24,7 @@ from cohort.parsed import ParsedHistory, parsed_from_cohort, quick_parse
 from cohort.records import PatientHistory, history_to_cohort, parse_day
 from cohort.vocabulary import LANDMARK_DAY, PATIENT_ID, risk_column
 from features.landmark import LandmarkFeatures, LandmarkInput
-from models.base import SurvivalModel
+from models.base import SurvivalModel, survival_by_kind
 from models.explain import top_effects
 
 DEFAULT_HORIZONS = (180.0, 365.0, 730.0)
@@ -204,12 +204,14 @@ class RiskPipeline:
         the served risk with a t quantile on g − 1 degrees of freedom. It describes how much
         the model's risk for this history depends on which patients trained it — wider where
         few training patients looked like this one — not the uncertainty in the patient's own
-        tumour state. Empty when the model carries no fold models (packaged before).
+        tumour state. Empty when the model carries no fold models (packaged before). The fold
+        models are asked together, each kind in one pass (``survival_by_kind``).
         """
         if len(self.interval_models) < 2:
             return {}
         hs = list(self.horizons)
-        r = np.vstack([1.0 - m.predict_survival_matrix(x, hs)[0] for m in self.interval_models])
+        surv = survival_by_kind(self.interval_models, x, [hs] * len(self.interval_models))
+        r = 1.0 - np.vstack([s[0] for s in surv])
         g = len(r)
         z = _logit(r)
         var = (g - 1) / g * ((z - z.mean(axis=0)) ** 2).sum(axis=0)
