@@ -5,9 +5,10 @@
 
 Loads each model's latest training run in the experiment (``runs:/<id>/model``, the artifact
 the registry serves), and times for one patient with 20 draws of ``--cohort``
-``RiskPipeline.assess`` alone and the whole app in process (``bench_serving.in_process``:
-auth, validation, assessment, stored with its audit row). Target: p99 ≤ 15 ms. Prints the
-machine's load average beside the figures (a shared machine's waits for a core count too).
+``RiskPipeline.assess`` alone (with its risk interval, and without: the fold models' price)
+and the whole app in process (``bench_serving.in_process``: auth, validation, assessment,
+stored with its audit row). Target: p99 ≤ 15 ms. Prints the machine's load average beside
+the figures (a shared machine's waits for a core count too).
 """
 
 from __future__ import annotations
@@ -17,14 +18,16 @@ import os
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_serving import in_process, twenty_draws
+from bench_serving import in_process, summary, timed, twenty_draws
 
 
-def cpu_per_assessment(pipeline: object, body: dict, n: int) -> str:
+def cpu_per_assessment(pipeline: object, body: dict, n: int, what: str = "") -> str:
     """Process CPU per ``RiskPipeline.assess`` (mean of n): what a busy machine cannot inflate
     the way it inflates wall time (waits for a core are not counted)."""
     from cohort.records import PatientHistory
@@ -33,7 +36,21 @@ def cpu_per_assessment(pipeline: object, body: dict, n: int) -> str:
     start = time.process_time()
     for _ in range(n):
         pipeline.assess(history)  # type: ignore[attr-defined]
-    return f"RiskPipeline.assess CPU time: mean {(time.process_time() - start) / n * 1000:.1f} ms"
+    mean = (time.process_time() - start) / n * 1000
+    return f"RiskPipeline.assess{what} CPU time: mean {mean:.1f} ms"
+
+
+def without_interval(pipeline: Any, body: dict, n: int) -> list[str]:
+    """``RiskPipeline.assess`` without the risk interval (no fold models): its price."""
+    from cohort.records import PatientHistory
+
+    bare = replace(pipeline, interval_models=[])
+    history = PatientHistory.model_validate(body)
+    what = " without the interval"
+    return [
+        summary(f"in-process RiskPipeline.assess{what}", timed(lambda: bare.assess(history), n)),
+        cpu_per_assessment(bare, body, n, what),
+    ]
 
 
 def main() -> None:
@@ -73,6 +90,8 @@ def main() -> None:
         store.dispose()
         lines, _, _ = in_process(holder, db, token, body, args.requests)
         lines.append(cpu_per_assessment(pipeline, body, args.requests))
+        if pipeline.interval_models:
+            lines += without_interval(pipeline, body, args.requests)
         kept = getattr(pipeline.model, "names_", None)
         what = f"stacking {', '.join(kept)}" if kept else type(pipeline.model).__name__
         intervals = len(pipeline.interval_models)

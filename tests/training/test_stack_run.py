@@ -90,3 +90,33 @@ def test_the_stack_s_risks_carry_an_interval_from_its_fold_stacks(
             assert 0 <= band["low"] <= risk <= band["high"] <= 1
             widths.append(band["high"] - band["low"])
     assert max(widths) > 0
+
+
+def test_the_fold_stacks_asked_together_answer_as_each_asked_alone(
+    stack_store: dict[str, Any],
+) -> None:
+    """The interval's fast path (every fold stack's base models of one kind in one pass)
+    against each trained fold stack asked alone, at every draw of a few patients."""
+    from cohort.load import load_cohort
+    from cohort.parsed import parsed_from_cohort
+    from cohort.records import history_from_cohort, history_to_cohort
+    from models.base import survival_by_kind
+    from models.packaging import load_pipeline
+    from tracking.locations import use_tracking
+
+    use_tracking(stack_store["uri"], "stack")
+    pipeline = load_pipeline("models:/ctcmon-recurrence@champion")
+    folds, hs = pipeline.interval_models, list(pipeline.horizons)
+    cohort = load_cohort(stack_store["cohort_dir"])
+    checked = 0
+    for pid in cohort.patients["patient_id"].head(4):
+        history = history_from_cohort(cohort, str(pid))
+        parsed = parsed_from_cohort(history_to_cohort(history, pipeline.manifest))
+        for day in np.unique(np.r_[0.0, parsed.day[parsed.day > 0]]):
+            x = pipeline._x_at(parsed, float(day))
+            together = survival_by_kind(folds, x, [hs] * len(folds))
+            for fold, answer in zip(folds, together, strict=True):
+                alone = fold.predict_survival_matrix(x, hs)
+                np.testing.assert_allclose(answer, alone, rtol=0, atol=1e-12)
+                checked += 1
+    assert checked > 30
