@@ -192,16 +192,18 @@ class StackModel(SurvivalModel):
         self, x: FloatArray, ref: FloatArray, times: Any
     ) -> tuple[FloatArray, FloatArray]:
         """The mixture's survival (one row per base model) and the leading model's effects,
-        the leading model's survival and effects in one pass."""
+        the leading model's survival and effects in one pass, the others' by kind
+        (``survival_by_kind``)."""
         x, ref = self._check_matrix(x), self._check_matrix(ref)
         w = self.weights_[self.bands_of(x)[0]]
         lead = int(np.argmax(w))
         held = np.minimum(np.atleast_1d(np.asarray(times, dtype=float)), self.max_time_)
         surv, effects = self.models_[lead].survival_and_contributions(x, ref, held)
         surv = w[lead] * surv
-        for j, model in enumerate(self.models_):
-            if j != lead and w[j] > 0:
-                surv = surv + w[j] * model.predict_survival_matrix(x, held)
+        others = [j for j in range(len(self.models_)) if j != lead and w[j] > 0]
+        answers = survival_by_kind([self.models_[j] for j in others], x, [held] * len(others))
+        for j, answer in zip(others, answers, strict=True):
+            surv = surv + w[j] * answer
         return np.clip(surv, 0.0, 1.0), effects
 
     def weight_table(self, band_names: Sequence[str]) -> pd.DataFrame:

@@ -23,24 +23,29 @@ BASES = ("cox", "rsf", "gbsa", "xgb_cox", "xgb_aft", "baseline")
 
 
 @pytest.fixture(scope="module")
-def fold_stacks(train, new_model) -> list[StackModel]:
-    """Three fold stacks as ``training.stacking.fold_stacks`` makes them: each fold's base
-    models (the forest kept at the horizons) with that fold's weights, some of them 0."""
+def folds(train, new_model) -> list[tuple[list[tuple[str, SurvivalModel]], np.ndarray]]:
+    """Three folds' base models and weights per band, some of them 0."""
     X, y = train
     rng = np.random.default_rng(7)
-    stacks = []
+    out = []
     for fold in range(3):
         rows = np.arange(len(X)) % 3 != fold
-        members = []
-        for name in BASES:
-            model = new_model(name).fit(X[rows], y[rows])
-            members.append((name, model.for_times(HORIZONS)))
+        members = [(name, new_model(name).fit(X[rows], y[rows])) for name in BASES]
         weights = rng.dirichlet(np.ones(len(BASES)), size=len(EDGES) + 1)
         weights[:, 2 * fold] = 0.0  # a base without weight in every band of this fold
         weights[fold, 2 * fold + 1] = 0.0  # and one without weight in one band
-        weights /= weights.sum(axis=1, keepdims=True)
-        stacks.append(StackModel.of_fitted(members, EDGES, weights, 365.0))
-    return stacks
+        out.append((members, weights / weights.sum(axis=1, keepdims=True)))
+    return out
+
+
+@pytest.fixture(scope="module")
+def fold_stacks(folds) -> list[StackModel]:
+    """The fold stacks as ``training.stacking.fold_stacks`` makes them: each fold's base
+    models (the forest kept at the horizons) with that fold's weights."""
+    return [
+        StackModel.of_fitted([(n, m.for_times(HORIZONS)) for n, m in members], EDGES, w, 365.0)
+        for members, w in folds
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -71,6 +76,19 @@ def test_fold_stacks_asked_together_answer_as_each_stack_alone(fold_stacks, rows
         )
 
 
+def test_a_stacks_served_survival_asks_its_other_models_by_kind_and_is_unchanged(
+    folds, rows
+) -> None:
+    ref = np.nanmedian(rows, axis=0)[None, :]
+    for members, weights in folds:
+        stack = StackModel.of_fitted(members, EDGES, weights, 365.0)
+        for i in range(0, len(rows), 3):
+            x = rows[i : i + 1]
+            surv, _ = stack.survival_and_contributions(x, ref, HORIZONS)
+            expected = stack.predict_survival_matrix(x, HORIZONS)
+            np.testing.assert_allclose(surv, expected, rtol=0, atol=1e-12)
+
+
 def test_models_of_different_kinds_are_answered_in_their_own_order(fold_stacks, rows) -> None:
     models: list[SurvivalModel] = [m for s in fold_stacks for m in s.models_][::-1]
     x = rows[:1]
@@ -79,19 +97,48 @@ def test_models_of_different_kinds_are_answered_in_their_own_order(fold_stacks, 
         np.testing.assert_array_equal(answer, model.predict_survival_matrix(x, HORIZONS[:2]))
 
 
+def _on_splits(rows: np.ndarray, feature: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """Copies of ``rows``, each with one feature set to a split value or the float32 just
+    below or above it: where a walk's ``<`` against ``<=`` would show."""
+    out = np.resize(rows, (3 * len(split), rows.shape[1]))
+    for k, (f, c) in enumerate(zip(feature, split.astype(np.float32), strict=True)):
+        out[3 * k : 3 * k + 3, f] = [c, np.nextafter(c, -np.inf), np.nextafter(c, np.inf)]
+    return out
+
+
+def test_kept_forests_walked_together_take_scikit_learns_way_at_every_split(folds, rows):
+    for members, _ in folds:
+        forest = dict(members)["rsf"]
+        tree = forest.pipeline_[-1].estimators_[0].tree_
+        inner = np.flatnonzero(tree.children_left >= 0)[:20]
+        # the imputed columns the trees split on are the input's own (indicators come after)
+        inner = inner[tree.feature[inner] < rows.shape[1]]
+        x = _on_splits(rows, tree.feature[inner], tree.threshold[inner])
+        kept = forest.for_times(HORIZONS)
+        np.testing.assert_allclose(
+            kept.predict_survival_matrix(x, HORIZONS),
+            forest.predict_survival_matrix(x, HORIZONS),
+            rtol=0,
+            atol=1e-12,
+        )
+
+
 @pytest.mark.parametrize("kind", [XGBCoxModel, XGBAFTModel])
 def test_boosters_walked_as_flat_trees_give_xgboosts_own_margins(fold_stacks, rows, kind) -> None:
-    """The same float32 sums in the same order: equal to the last bit, missing values too."""
+    """The same float32 sums in the same order: equal to the last bit, missing values and
+    values on the splits too."""
     models = [m for s in fold_stacks for m in s.models_ if type(m) is kind]
     assert len(models) >= 2
     for model in models:
         trees = BoosterTrees.of(model.booster_)
         assert trees is not None
-        leaves = leaves_together([trees], lambda t: t.trees, [rows])[0]
+        inner = np.flatnonzero(trees.trees.left >= 0)[:40]
+        x = np.vstack([rows, _on_splits(rows, trees.trees.feature[inner], trees.value[inner])])
+        leaves = leaves_together([trees], lambda t: t.trees, [x])[0]
         expected = model.booster_.inplace_predict(
-            rows.astype(np.float32), predict_type="margin", missing=np.nan
+            x.astype(np.float32), predict_type="margin", missing=np.nan
         )
-        np.testing.assert_array_equal(trees.margin(leaves, len(rows)), expected)
+        np.testing.assert_array_equal(trees.margin(leaves, len(x)), expected)
 
 
 def test_a_booster_it_cannot_reproduce_is_left_to_xgboost(train, rows) -> None:
