@@ -64,5 +64,11 @@ class PipelineAssessment(BaseModel):
         description="95% interval of each risk by horizon (grouped jackknife over the "
         "cross-validation's fold models); empty for models packaged without fold models",
     )
+    cross_fitted: bool = Field(
+        default=False,
+        description="true for a patient the model was trained on: the risks (and the alarm) "
+        "are those of the cross-validation's fold model fitted without this patient, the "
+        "model the alarm's stated figures describe, not the packaged model's in-sample ones",
+    )
     imaging: ImagingAdvice
     drivers: list[Driver]

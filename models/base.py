@@ -273,6 +273,12 @@ class SurvivalModel(BaseEstimator, ABC):
         check_times(times)
         return self
 
+    def answers(self, times: Any) -> bool:
+        """Whether ``predict_survival_matrix`` answers at every one of ``times`` (a model kept
+        at fixed times, ``for_times``, answers those only)."""
+        check_times(times)
+        return True
+
     def predict_risk(self, X: pd.DataFrame, horizons: Any) -> FloatArray:
         """Absolute risk of the event by each horizon, 1 − S(horizon | x)."""
         return 1.0 - self.predict_survival(X, horizons)

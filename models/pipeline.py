@@ -7,6 +7,7 @@ the MLflow pyfunc alike. It never sees data dated after the assessment day.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -80,10 +81,13 @@ class RiskPipeline:
     interval_models: list[SurvivalModel] = field(default_factory=list)
     # which rows the model was fitted on, and which were scored, in words (model report)
     rows: dict[str, str] = field(default_factory=dict)
+    # the training patients (``patient_key`` of their ids) -> the position in
+    # ``interval_models`` of the fold model fitted without them: cross-fitting
+    held_out: dict[str, int] = field(default_factory=dict)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         """Unpickle a pipeline packaged before a field existed: the field's default."""
-        defaults: dict[str, Any] = {"interval_models": [], "rows": {}}
+        defaults: dict[str, Any] = {"interval_models": [], "rows": {}, "held_out": {}}
         self.__dict__.update({**defaults, **state})
 
     # ---- batch: a cohort at landmarks (external validation, lead time) ----
@@ -126,6 +130,18 @@ class RiskPipeline:
         x = self._x_at(parsed, max(as_of_day, 0.0))
         return self._assessment(parsed, x, as_of, as_of_day, next_day)
 
+    def fold_model_for(self, patient_id: str) -> SurvivalModel | None:
+        """For a patient the model was trained on, the cross-validation's model fitted
+        without them (None for anyone else, or a package without fold models).
+
+        The packaged model saw a training patient's outcome, so its risk for them is
+        in-sample: lower before their recurrence than a new patient's with the same history
+        would be. The alarm's threshold and its stated figures were set on out-of-fold
+        risks, so a training patient is served the risk of the fold model that left them
+        out — the one those figures describe."""
+        at = self.held_out.get(patient_key(patient_id)) if self.held_out else None
+        return None if at is None or at >= len(self.interval_models) else self.interval_models[at]
+
     def _x_at(self, parsed: ParsedHistory, day: float) -> np.ndarray:
         """The model's one-row matrix at ``day`` from the draws dated up to that day."""
         seen = parsed.day <= day
@@ -158,8 +174,12 @@ class RiskPipeline:
         hs = sorted({*self.horizons, self.alarm.horizon_days, *([gap] if gap else [])})
         surv, effects = self.model.survival_and_contributions(x, self._reference_row, hs)
         risks = dict(zip(hs, 1.0 - surv[0], strict=True))
+        own = self.fold_model_for(parsed.patient_id)
+        if own is not None:  # a training patient: the risks of the fold model without them
+            kept = [h for h in hs if own.answers([h])]
+            risks.update(zip(kept, 1.0 - own.predict_survival_matrix(x, kept)[0], strict=True))
         alarm_risk = float(risks[self.alarm.horizon_days])
-        alarm = alarm_risk >= self.alarm.threshold and self._confirmed(parsed, as_of_day)
+        alarm = alarm_risk >= self.alarm.threshold and self._confirmed(parsed, as_of_day, own)
         days_to_next = None if next_day is None else next_day - as_of_day
         forward = alarm and (days_to_next is None or days_to_next > BRING_FORWARD_MIN_DAYS)
         return {
@@ -172,6 +192,7 @@ class RiskPipeline:
             "alarm_horizon_days": self.alarm.horizon_days,
             "alarm_rule": self.alarm.rule(),
             "risk_interval": self._intervals(x, risks),
+            "cross_fitted": own is not None,
             "imaging": {
                 "last_imaging_date": _date(parsed, last_day),
                 "next_imaging_date": _date(parsed, next_day),
@@ -183,8 +204,11 @@ class RiskPipeline:
             "drivers": top_effects(self.model, x, effects, top=3),
         }
 
-    def _confirmed(self, parsed: ParsedHistory, as_of_day: float) -> bool:
-        """With ``confirm = K``: the K − 1 post-index draws before this point alarm too."""
+    def _confirmed(
+        self, parsed: ParsedHistory, as_of_day: float, own: SurvivalModel | None = None
+    ) -> bool:
+        """With ``confirm = K``: the K − 1 post-index draws before this point alarm too (by
+        ``own``, a training patient's fold model, when given)."""
         k = int(self.alarm.confirm)
         if k <= 1:
             return True
@@ -192,7 +216,7 @@ class RiskPipeline:
         if len(draws) < k - 1:
             return False
         x = np.vstack([self._x_at(parsed, float(d)) for d in draws[-(k - 1) :]])
-        surv = self.model.predict_survival_matrix(x, [self.alarm.horizon_days])
+        surv = (own or self.model).predict_survival_matrix(x, [self.alarm.horizon_days])
         return bool(np.all(1.0 - surv[:, 0] >= self.alarm.threshold))
 
     def _intervals(self, x: np.ndarray, risks: dict[float, float]) -> dict[str, dict[str, float]]:
@@ -237,6 +261,12 @@ class RiskPipeline:
 
     def _x(self, table: pd.DataFrame) -> pd.DataFrame:
         return table[list(self.featurizer.get_feature_names_out())]
+
+
+def patient_key(patient_id: str) -> str:
+    """How a packaged model names a training patient: a SHA-256 digest of the id, so the
+    artifact does not list the training cohort's ids in clear."""
+    return hashlib.sha256(f"ctcmon-patient:{patient_id}".encode()).hexdigest()[:24]
 
 
 def _date(parsed: ParsedHistory, day: float | None) -> str | None:

@@ -170,6 +170,9 @@ class StackModel(SurvivalModel):
     def _risk(self, X: FloatArray) -> FloatArray:
         return 1.0 - self._mixture(X, [self.horizon_days])[:, 0]
 
+    def answers(self, times: Any) -> bool:
+        return all(m.answers(times) for m in self.models_)
+
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
         return self._mixture(X, times)
 

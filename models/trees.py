@@ -230,6 +230,10 @@ class ForestAtTimes(Cached, SurvivalModel):
             state |= _packed([s["nodes"] for s in states], [s["values"][..., 0] for s in states])
         super().__setstate__(state)
 
+    def answers(self, times: Any) -> bool:
+        held = np.minimum(check_times(times), self.max_time_)
+        return bool(np.isin(held, self.times_).all())
+
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
         return self._survival_of_each([self], X, [times])[0]
 

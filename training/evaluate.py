@@ -38,7 +38,7 @@ from features.covariates import covariate_names
 from features.landmark import LandmarkFeatures
 from models import make_model
 from models.base import SurvivalModel
-from models.pipeline import DEFAULT_HORIZONS, AlarmPolicy, RiskPipeline
+from models.pipeline import DEFAULT_HORIZONS, AlarmPolicy, RiskPipeline, patient_key
 from training.calibration import (
     calibration_slope,
     net_benefit,
@@ -91,6 +91,7 @@ class CVResult:
     # S(t) on the integrated Brier's grid per OOF row (what a stack of this model mixes)
     oof_surv_grid: np.ndarray | None = None
     stack_weights: pd.DataFrame | None = None  # a stack's weights per band (training.stacking)
+    patient_folds: pd.Series | None = None  # patient_id -> fold: who each fold model left out
 
 
 def feature_columns(featurizer: LandmarkFeatures) -> list[str]:
@@ -247,6 +248,7 @@ def cross_validate(
         oof_draws=None if draws is None else draws[[PATIENT_ID, LANDMARK_DAY, OOF_RISK, FOLD]],
         fold_models=fold_models,
         oof_surv_grid=surv_grid,
+        patient_folds=folds,
     )
 
 
@@ -515,6 +517,7 @@ def fit_pipeline(
         rows=rows,
         lookback_days=lookback_days,
         interval_models=interval_models(result, (*horizons, result.horizon_days)),
+        model_folds=[f["fold"] for f in result.fold_metrics],
     )
 
 
@@ -532,8 +535,13 @@ def package_pipeline(
     rows: dict[str, str] | None = None,
     lookback_days: float = DEFAULT_LOOKBACK_DAYS,
     interval_models: Sequence[SurvivalModel] = (),
+    model_folds: Sequence[Any] = (),
 ) -> RiskPipeline:
-    """A fitted model packaged with its alarm rule chosen on ``result``'s out-of-fold risks."""
+    """A fitted model packaged with its alarm rule chosen on ``result``'s out-of-fold risks.
+
+    ``model_folds``: the fold each of ``interval_models`` left out; with
+    ``result.patient_folds`` they say which fold model serves each training patient
+    (``RiskPipeline.fold_model_for``)."""
     hs = tuple(sorted({*horizons, result.horizon_days}))
     if result.oof_draws is not None:
         alarm = course_alarm_policy(
@@ -558,7 +566,23 @@ def package_pipeline(
         metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
         interval_models=list(interval_models),
         rows=dict(rows or {}),
+        held_out=held_out_positions(result.patient_folds, model_folds, len(interval_models)),
     )
+
+
+def held_out_positions(
+    patient_folds: pd.Series | None, model_folds: Sequence[Any], n_models: int
+) -> dict[str, int]:
+    """``patient_key`` of each training patient -> the position of the fold model fitted
+    without them; empty without fold models (or folds that do not match them)."""
+    if patient_folds is None or not n_models or len(model_folds) != n_models:
+        return {}
+    position = {str(k): i for i, k in enumerate(model_folds)}
+    return {
+        patient_key(str(pid)): position[str(k)]
+        for pid, k in patient_folds.items()
+        if str(k) in position
+    }
 
 
 # The fold models travel inside the packaged model for each risk's interval, kept at the

@@ -214,6 +214,7 @@ def stacked_cv(
         notes=notes,
         oof_draws=_stacked_draws(bases[0].oof_draws, side.draws, by_fold),
         stack_weights=pd.concat(tables, ignore_index=True),
+        patient_folds=bases[0].patient_folds,
     )
 
 
@@ -308,6 +309,7 @@ def stack_pipeline(
         rows=first.rows,
         lookback_days=lookback_days,
         interval_models=fold_stacks(result, bases),
+        model_folds=[f["fold"] for f in bases[0].fold_metrics],
     )
 
 

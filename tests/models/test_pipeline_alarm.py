@@ -95,3 +95,50 @@ def test_the_rule_stated_in_each_assessment_is_the_packaged_one(
     rule = replace(pipeline, alarm=policy).assess(history)["alarm_rule"]
     assert rule["confirm"] == confirm
     assert rule["operating_point"] == pipeline.alarm.operating_point
+
+
+def test_a_training_patient_is_served_by_the_fold_model_that_left_them_out(
+    trained_store: dict[str, Any],
+) -> None:
+    """Cross-fitting: the packaged model saw a training patient's outcome, so their risk
+    comes from the cross-validation's model fitted without them — the risks the alarm's
+    threshold and stated figures were set on. Anyone else gets the packaged model."""
+    result = next(r for r in trained_store["result"].results if r.name == "cox")
+    pipeline = result.pipeline
+    cohort = trained_store["cohort"]
+    pid = str(cohort.patients["patient_id"].iloc[5])
+    own = pipeline.fold_model_for(pid)
+    assert own is not None
+    position = pipeline.interval_models.index(own)
+    # the fold model that serves the patient is the one whose held-out fold holds them
+    assert str(result.fold_metrics[position]["fold"]) == str(result.patient_folds[pid])
+    history = history_from_cohort(cohort, pid)
+    dates = sorted({m.date for m in history.measurements if m.date})
+    at = history.model_copy(update={"as_of": dates[len(dates) // 2]})
+    served = pipeline.assess(at)
+    assert served["cross_fitted"] is True
+    # exactly the fold model's risks, at every horizon and before the next scan
+    by_fold = replace(pipeline, model=own, held_out={}).assess(at)
+    assert served["risk"] == by_fold["risk"]
+    assert served["imaging"] == by_fold["imaging"]
+    in_sample = replace(pipeline, held_out={}).assess(at)
+    assert in_sample["cross_fitted"] is False
+    assert in_sample["risk"] != served["risk"]
+    # a new patient with the same history is not a training patient
+    renamed = at.model_copy(
+        update={"patient": at.patient.model_copy(update={"patient_id": "someone-new"})}
+    )
+    assert pipeline.fold_model_for("someone-new") is None
+    new = pipeline.assess(renamed)
+    assert new["cross_fitted"] is False and new["risk"] == in_sample["risk"]
+
+
+def test_the_package_names_its_training_patients_by_digest_only(
+    trained_store: dict[str, Any],
+) -> None:
+    pipeline = _pipeline(trained_store)
+    ids = [str(p) for p in trained_store["cohort"].patients["patient_id"]]
+    assert len(pipeline.held_out) == len(ids)
+    assert set(pipeline.held_out.values()) == {0, 1, 2}
+    listed = " ".join(pipeline.held_out)
+    assert not any(pid in listed for pid in ids)

@@ -193,3 +193,11 @@ def test_the_one_row_tree_paths_equal_scikit_learns_checked_ones(with_gaps):
     np.testing.assert_array_equal(again._risk(Xt), rsf._risk(Xt))
     with pytest.raises(ValueError, match="infinity"):
         gbsa.predict_survival_matrix(np.where(np.isnan(Xt[:1]), np.inf, Xt[:1]), [30.0])
+
+
+def test_a_forest_kept_at_some_times_says_it_answers_those_only(fitted) -> None:
+    forest = fitted["rsf"]
+    kept = forest.for_times([180.0, 365.0])
+    assert forest.answers([17.0, 365.0])
+    assert kept.answers([180.0]) and kept.answers([365.0, 180.0])
+    assert not kept.answers([200.0]) and not kept.answers([180.0, 90.0])

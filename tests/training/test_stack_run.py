@@ -120,3 +120,26 @@ def test_the_fold_stacks_asked_together_answer_as_each_asked_alone(
                 np.testing.assert_allclose(answer, alone, rtol=0, atol=1e-12)
                 checked += 1
     assert checked > 30
+
+
+def test_a_training_patient_is_served_by_the_fold_stack_that_left_them_out(
+    stack_store: dict[str, Any],
+) -> None:
+    from dataclasses import replace
+
+    from cohort.load import load_cohort
+    from cohort.records import history_from_cohort
+    from models.packaging import load_pipeline
+    from tracking.locations import use_tracking
+
+    use_tracking(stack_store["uri"], "stack")
+    pipeline = load_pipeline("models:/ctcmon-recurrence@champion")
+    cohort = load_cohort(stack_store["cohort_dir"])
+    pid = str(cohort.patients["patient_id"].iloc[3])
+    own = pipeline.fold_model_for(pid)
+    assert own is not None and own in pipeline.interval_models
+    history = history_from_cohort(cohort, pid)
+    served = pipeline.assess(history)
+    assert served["cross_fitted"]
+    assert served["risk"] == replace(pipeline, model=own, held_out={}).assess(history)["risk"]
+    assert replace(pipeline, held_out={}).assess(history)["risk"] != served["risk"]
