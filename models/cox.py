@@ -18,7 +18,7 @@ from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from cohort.vocabulary import AFP
 from models.base import FloatArray, ProportionalHazardsModel, make_preprocessor, to_surv
-from models.breslow import cox_negative_log_likelihood, martingale_residuals
+from models.breslow import martingale_residuals
 
 logger = logging.getLogger(__name__)
 
@@ -40,14 +40,17 @@ AUTO_SCALE = 0.5
 # Houwelingen (1993), Σ_k ℓ(β₋ₖ) − ℓ₋ₖ(β₋ₖ) (glmnet's ``grouped=TRUE`` deviance): each inner
 # fold's coefficients scored on what the held-out patients add to the partial likelihood of
 # all the fit's rows. One warm-started Coxnet path per inner fold gives every alpha at once.
-# The optimum was alpha_max/10-/30 on pbcseq and the simulated cohorts; should it fall on the
-# grid's last point, the grid is searched again a decade lower (CV_EXTEND_RATIO): small
-# alphas are the path's slow part, so they are only paid for when needed.
+# The optimum was alpha_max/10 to /250 on pbcseq and the simulated cohorts (the more events,
+# the lower); should it fall on the grid's last point, the grid is searched again a decade
+# lower (CV_EXTEND_RATIO). The inner paths stop at a looser tolerance than the final fit
+# (CV_TOL): the score needs the coefficients to a few digits, and on 3,000 simulated patients
+# (24,000 rows) this cut the inner CV from 18 to 4 s with the same alpha chosen.
 CV = "cv"
 CV_FOLDS = 5
-CV_STEPS = 15
-CV_MIN_RATIO = 1e-2
-CV_EXTEND_RATIO = 1e-3
+CV_STEPS = 13
+CV_MIN_RATIO = 1e-3
+CV_EXTEND_RATIO = 1e-4
+CV_TOL = 1e-5
 
 
 def resolve_alpha(alpha: float | str, n_events: int) -> float:
@@ -125,11 +128,13 @@ class CoxModel(ProportionalHazardsModel):
         with warnings.catch_warnings(record=True) as caught:
             # Coxnet warns when it stops at max_iter: log it instead of failing the run.
             warnings.simplefilter("always", ConvergenceWarning)
+            preprocess = Pipeline(make_preprocessor(scale=True)).fit(X)
+            design = preprocess.transform(X)
             if self.alpha == CV:
-                self.alpha_ = self._alpha_by_inner_cv(X, event, time)
+                self.alpha_ = self._alpha_by_inner_cv(design, event, time)
             else:
                 self.alpha_ = resolve_alpha(self.alpha, int(np.sum(event)))
-            coxnet = self._fit_coxnet(X, event, time)
+            coxnet = self._fit_coxnet(preprocess, design, event, time)
         for w in caught:
             if issubclass(w.category, ConvergenceWarning):
                 logger.warning("cox (alpha=%s): %s", self.alpha, w.message)
@@ -142,11 +147,11 @@ class CoxModel(ProportionalHazardsModel):
         """The penalty the fit used (chosen by inner CV with ``alpha="cv"``)."""
         return {"alpha": float(self.alpha_)} if hasattr(self, "alpha_") else {}
 
-    def _alpha_by_inner_cv(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> float:
-        """The inner grid's alpha of the highest cross-validated partial log-likelihood."""
-        groups = self._groups if self._groups is not None else np.arange(len(X))
+    def _alpha_by_inner_cv(self, design: FloatArray, event: np.ndarray, time: FloatArray) -> float:
+        """The inner grid's alpha of the highest cross-validated partial log-likelihood, on
+        the ``design`` standardised on all the fit's rows (as glmnet's ``cv.glmnet``)."""
+        groups = self._groups if self._groups is not None else np.arange(len(design))
         splits = inner_splits(groups, event, int(self.cv_folds), int(self.random_state))
-        design = Pipeline(make_preprocessor(scale=True)).fit_transform(X)
         l1 = float(self.l1_ratio)
         top = penalty_path(design, event, time, np.finfo(float).tiny, l1)[0]
         for ratio in (CV_MIN_RATIO, CV_EXTEND_RATIO):
@@ -173,10 +178,12 @@ class CoxModel(ProportionalHazardsModel):
         )
         return float(self.cv_alphas_[best])
 
-    def _fit_coxnet(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> Any:
-        """Fit; when the path overflows (tiny or separable data), raise alpha tenfold, twice."""
-        preprocess = Pipeline(make_preprocessor(scale=True)).fit(X)
-        design, y = preprocess.transform(X), to_surv(event, time)
+    def _fit_coxnet(
+        self, preprocess: Pipeline, design: FloatArray, event: np.ndarray, time: FloatArray
+    ) -> Any:
+        """Fit on the ``design`` that the fitted ``preprocess`` made of the rows; when the
+        path overflows (tiny or separable data), raise alpha tenfold, twice."""
+        y = to_surv(event, time)
         for attempt in range(3):
             coxnet = CoxnetSurvivalAnalysis(
                 alphas=penalty_path(design, event, time, self.alpha_, float(self.l1_ratio)),
@@ -244,15 +251,28 @@ def cv_partial_likelihood(
         coefs = _path_coefficients(
             design[train], event[train], time[train], alphas, l1_ratio, max_iter
         )
-        for j in range(len(alphas)):
-            if j >= coefs.shape[1]:
-                total[j] = np.nan
-                continue
-            eta = design @ coefs[:, j]
-            total[j] += cox_negative_log_likelihood(
-                eta[train], time[train], event[train]
-            ) - cox_negative_log_likelihood(eta, time, event)
+        reached = coefs.shape[1]
+        eta = design @ coefs  # (rows, alphas reached)
+        total[:reached] += partial_log_likelihoods(eta, time, event) - partial_log_likelihoods(
+            eta[train], time[train], event[train]
+        )
+        total[reached:] = np.nan
     return total
+
+
+def partial_log_likelihoods(eta: FloatArray, time: FloatArray, event: np.ndarray) -> FloatArray:
+    """Cox log partial likelihood (Breslow ties) of each column of linear predictors ``eta``:
+    ``-cox_negative_log_likelihood`` of every column at once (one sort for all of them)."""
+    order = np.argsort(time, kind="stable")
+    t, e, ordered = time[order], np.asarray(event, dtype=bool)[order], eta[order]
+    offset = ordered.max(axis=0)
+    # reverse cumulative log-sum-exp: log Σ_{time_k ≥ t_i} exp(η_k − offset), per column
+    log_risk = np.logaddexp.accumulate((ordered - offset)[::-1], axis=0)[::-1]
+    event_times, deaths = np.unique(t[e], return_counts=True)
+    first_at_risk = np.searchsorted(t, event_times, side="left")
+    return np.asarray(
+        (ordered[e] - offset).sum(axis=0) - deaths @ log_risk[first_at_risk], dtype=float
+    )
 
 
 def _path_coefficients(
@@ -268,7 +288,9 @@ def _path_coefficients(
     y = to_surv(event, time)
     for end in range(len(alphas), 0, -1):
         try:
-            path = CoxnetSurvivalAnalysis(alphas=alphas[:end], l1_ratio=l1_ratio, max_iter=max_iter)
+            path = CoxnetSurvivalAnalysis(
+                alphas=alphas[:end], l1_ratio=l1_ratio, max_iter=max_iter, tol=CV_TOL
+            )
             coef = np.asarray(path.fit(design, y).coef_, dtype=float)
         except ArithmeticError:
             continue

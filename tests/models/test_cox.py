@@ -9,6 +9,7 @@ from sklearn.preprocessing import StandardScaler
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 
 from models.base import to_surv
+from models.breslow import cox_negative_log_likelihood
 from models.cox import (
     CV_STEPS,
     BaselineModel,
@@ -16,6 +17,7 @@ from models.cox import (
     inner_splits,
     is_marker_feature,
     linear_margin,
+    partial_log_likelihoods,
     penalty_path,
 )
 from tests.models.conftest import simulate
@@ -243,3 +245,13 @@ def test_the_groups_are_not_kept_with_the_fitted_model(train):
 def test_a_fixed_alpha_is_used_as_given(train):
     model = CoxModel(alpha=0.02).fit(*train)
     assert model.alpha_ == 0.02 and not hasattr(model, "cv_alphas_")
+
+
+def test_the_partial_likelihoods_of_many_predictors_are_each_columns_own(train):
+    X, y = train
+    rng = np.random.default_rng(3)
+    eta = rng.normal(size=(len(X), 4)) * [0.1, 1.0, 5.0, 40.0]  # 40: a wide spread
+    time = np.round(y["time"] / 30) * 30  # many ties
+    got = partial_log_likelihoods(eta, time, y["event"])
+    want = [-cox_negative_log_likelihood(eta[:, j], time, y["event"]) for j in range(4)]
+    np.testing.assert_allclose(got, want, rtol=1e-10)
