@@ -404,9 +404,17 @@ def risk_assessment(doc: dict[str, Any]) -> dict[str, Any]:
             }
         ],
     }
+    if doc.get("cross_fitted"):
+        resource["note"].append({"text": CROSS_FITTED_NOTE})
     if doc.get("basis"):
         resource["basis"] = [{"reference": ref} for ref in doc["basis"]]
     return resource
+
+
+CROSS_FITTED_NOTE = (
+    "the patient was in the model's training cohort: the risks are those of the model "
+    "fitted without them (cross-fitted), as the alarm's figures are"
+)
 
 
 def _prediction(doc: dict[str, Any], horizon: str, p: float) -> dict[str, Any]:

@@ -213,6 +213,10 @@ def test_a_risk_interval_becomes_the_prediction_s_probability_range() -> None:
     assert first["extension"] == [{"url": POINT_ESTIMATE_URL, "valueDecimal": 0.08}]
     assert "probabilityDecimal" not in first
     assert second["probabilityDecimal"] == 0.21 and "probabilityRange" not in second
+    assert not any("cross-fitted" in n["text"] for n in ra["note"])
+    crossed = risk_assessment({**doc, "cross_fitted": True})
+    RiskAssessment.model_validate(crossed)
+    assert any("cross-fitted" in n["text"] for n in crossed["note"])
 
 
 @pytest.mark.parametrize(
