@@ -24,7 +24,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_serving import in_process, summary, timed, twenty_draws
+from bench_serving import in_process, summary, twenty_draws
+
+from models.base import SurvivalModel
 
 
 def cpu_per_assessment(pipeline: object, body: dict, n: int, what: str = "") -> str:
@@ -40,16 +42,55 @@ def cpu_per_assessment(pipeline: object, body: dict, n: int, what: str = "") -> 
     return f"RiskPipeline.assess{what} CPU time: mean {mean:.1f} ms"
 
 
-def without_interval(pipeline: Any, body: dict, n: int) -> list[str]:
-    """``RiskPipeline.assess`` without the risk interval (no fold models): its price."""
+BLOCK = 20
+
+
+class _AskedAlone(SurvivalModel):
+    """A fitted model asked on its own, with no kind to share a pass with: the interval as
+    served before bfbfe0f (each fold model, and each of its base models, in turn)."""
+
+    def __init__(self, model: Any = None):
+        self.model = model
+
+    def _fit(self, X: Any, event: Any, time: Any) -> None:
+        raise TypeError("only wraps a fitted model")
+
+    def _risk(self, X: Any) -> Any:
+        raise TypeError("asked for survival only")
+
+    def _survival(self, X: Any, times: Any) -> Any:
+        return self.model.predict_survival_matrix(X, times)
+
+
+def interval_price(pipeline: Any, body: dict, n: int) -> list[str]:
+    """``RiskPipeline.assess`` with the fold models asked by kind (as served), one by one (as
+    before) and without the interval, the three taking turns in blocks of ``BLOCK`` calls
+    so that a shared machine's load weighs on each alike (call by call, each would evict
+    the others' trees from the caches): wall time and process CPU per call."""
     from cohort.records import PatientHistory
 
-    bare = replace(pipeline, interval_models=[])
+    alone = [_AskedAlone(m) for m in pipeline.interval_models]
+    for wrapper, model in zip(alone, pipeline.interval_models, strict=True):
+        wrapper.n_features_in_, wrapper.max_time_ = model.n_features_in_, model.max_time_
+    variants = {
+        "by kind (served)": pipeline,
+        "one by one (before bfbfe0f)": replace(pipeline, interval_models=alone),
+        "without the interval": replace(pipeline, interval_models=[]),
+    }
     history = PatientHistory.model_validate(body)
-    what = " without the interval"
+    wall: dict[str, list[float]] = {k: [] for k in variants}
+    cpu = dict.fromkeys(variants, 0.0)
+    for _ in range(0, n, BLOCK):
+        for name, variant in variants.items():
+            for _ in range(BLOCK):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                variant.assess(history)
+                wall[name].append(time.perf_counter() - start)
+                cpu[name] += time.process_time() - start_cpu
     return [
-        summary(f"in-process RiskPipeline.assess{what}", timed(lambda: bare.assess(history), n)),
-        cpu_per_assessment(bare, body, n, what),
+        summary(f"assess, fold models {name}", wall[name])
+        + f"  CPU {cpu[name] / len(wall[name]) * 1e3:.1f} ms"
+        for name in variants
     ]
 
 
@@ -91,7 +132,7 @@ def main() -> None:
         lines, _, _ = in_process(holder, db, token, body, args.requests)
         lines.append(cpu_per_assessment(pipeline, body, args.requests))
         if pipeline.interval_models:
-            lines += without_interval(pipeline, body, args.requests)
+            lines += interval_price(pipeline, body, args.requests)
         kept = getattr(pipeline.model, "names_", None)
         what = f"stacking {', '.join(kept)}" if kept else type(pipeline.model).__name__
         intervals = len(pipeline.interval_models)
