@@ -119,7 +119,7 @@ def survival_by_kind(
     """``models[i].predict_survival_matrix(matrix, times[i])`` for every model, the models
     of one kind in one ``survival_of_each`` call (one XGBoost input for every booster, the
     kept forests walked together): equal to asking each model in turn."""
-    kinds: dict[Any, list[int]] = {}
+    kinds: dict[Any, list[int]] = {}  # by implementation: both XGBoost models share one
     for i, model in enumerate(models):
         kinds.setdefault(type(model)._survival_of_each.__func__, []).append(i)  # type: ignore[attr-defined]
     out: list[FloatArray] = [np.empty(0)] * len(models)

@@ -47,6 +47,7 @@ class CtcmonRiskModel(PythonModel):
     def load_context(self, context: PythonModelContext) -> None:
         if self._pipeline is None:
             self._pipeline = joblib.load(context.artifacts[PIPELINE_ARTIFACT])
+        self._pipeline.warm()  # at load, not in the first request
 
     @property
     def pipeline(self) -> RiskPipeline:

@@ -143,3 +143,22 @@ def test_a_training_patient_is_served_by_the_fold_stack_that_left_them_out(
     assert served["cross_fitted"]
     assert served["risk"] == replace(pipeline, model=own, held_out={}).assess(history)["risk"]
     assert replace(pipeline, held_out={}).assess(history)["risk"] != served["risk"]
+
+
+def test_a_loaded_stack_has_its_fold_models_flat_trees_built_before_any_request(
+    stack_store: dict[str, Any],
+) -> None:
+    from models.flat_trees import Cached
+    from models.packaging import load_pipeline
+    from models.xgb import XGBCoxModel
+    from tracking.locations import use_tracking
+
+    use_tracking(stack_store["uri"], "stack")
+    pipeline = load_pipeline("models:/ctcmon-recurrence@champion")
+    boosters = [
+        m for fold in pipeline.interval_models for m in fold.models_ if isinstance(m, XGBCoxModel)
+    ]
+    assert len(boosters) == 3
+    tables = [vars(m).get(Cached._CACHE, {}) for m in boosters]
+    assert all(t.get("booster_trees") is not None for t in tables)
+    assert len({id(t["joint_trees"]) for t in tables}) == 1  # walked together, packed once
