@@ -123,6 +123,11 @@ class CoxModel(ProportionalHazardsModel):
         self.cv_folds = cv_folds
         self.random_state = random_state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle a model packaged before the inner CV: its parameters at their defaults
+        (its ``alpha`` is its own, e.g. ``"auto"``), so ``get_params`` and ``clone`` work."""
+        super().__setstate__({"cv_folds": CV_FOLDS, "random_state": 0, **state})
+
     def _fit_margin(self, X: FloatArray, event: np.ndarray, time: FloatArray) -> None:
         _check_penalty(self.alpha, self.l1_ratio)
         with warnings.catch_warnings(record=True) as caught:

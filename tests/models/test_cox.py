@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 from sksurv.linear_model import CoxnetSurvivalAnalysis
 
@@ -255,3 +256,13 @@ def test_the_partial_likelihoods_of_many_predictors_are_each_columns_own(train):
     got = partial_log_likelihoods(eta, time, y["event"])
     want = [-cox_negative_log_likelihood(eta[:, j], time, y["event"]) for j in range(4)]
     np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_a_cox_model_pickled_before_the_inner_cv_loads_and_clones(train):
+    model = CoxModel(alpha="auto").fit(*train)
+    state = dict(model.__getstate__())
+    del state["cv_folds"], state["random_state"]
+    old = CoxModel.__new__(CoxModel)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.predict(train[0]), model.predict(train[0]))
+    assert clone(old).get_params() == {**model.get_params(), "alpha": "auto"}
