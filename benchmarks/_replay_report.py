@@ -64,6 +64,8 @@ def report(fig: dict[str, Any], a: argparse.Namespace) -> list[tuple[str, str, s
         f"sensitivity {trio(re, 'sensitivity', '.3f')}, median lead {fmt(re['median_lead_days'], '.0f')} d"
     )
 
+    training_section(fig)
+
     cal = fig["calibration"]
     print("\n== calibration of the served 365-day risk per band of days since index")
     print(
@@ -183,3 +185,28 @@ def report(fig: dict[str, Any], a: argparse.Namespace) -> list[tuple[str, str, s
         flag = "n/a" if met is None else ("met" if met else "NOT MET")
         print(f"{what:<56}{target:>8}{value:>10}   {flag}")
     return rows
+
+
+def training_section(fig: dict[str, Any]) -> None:
+    """Training patients replayed: as served (cross-fitted) and as the packaged model alone
+    would have scored them (in-sample), beside what the service states."""
+    t = fig.get("training_patients")
+    if not t:
+        return
+    stated = fig["stated"]
+    print(
+        f"\n== {t['patients']} TRAINING patients replayed ({t['draws']} draws; "
+        f"{t['cross_fitted_share']:.1%} of assessments cross-fitted); mean 365-day risk served "
+        f"{t['mean_risk_365_served']:.3f}, packaged model in-sample {t['mean_risk_365_in_sample']:.3f}"
+    )
+    print(f"{'figure':<32}{'stated':<26}{'served (cross-fitted)':<26}{'packaged (in-sample)':<26}")
+    for key, spec in (
+        ("patient_specificity", ".3f"),
+        ("sensitivity", ".3f"),
+        ("false_alarms_per_patient_year", ".3f"),
+        ("median_lead_days", ".0f"),
+    ):
+        print(
+            f"{key:<32}{trio(stated, key, spec):<26}{trio(t['served'], key, spec):<26}"
+            f"{trio(t['in_sample'], key, spec):<26}"
+        )

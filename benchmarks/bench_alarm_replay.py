@@ -24,7 +24,11 @@ Run by hand (it takes several minutes), never a test.
 7. latency: over HTTP from the replay (under its concurrency), and ``RiskPipeline.assess``
    in process for one patient with 20 draws;
 8. a table of stated vs measured against the issue's targets; every figure to
-   ``<workdir>/replay_figures.json``, every assessment to ``replay_assessments.csv``.
+   ``<workdir>/replay_figures.json``, every assessment to ``replay_assessments.csv``;
+9. with ``--training-patients N``: N patients of the TRAINING cohort replayed the same way.
+   The service serves them cross-fitted (the fold model fitted without them); their alarms
+   are scored per patient as above, beside the same draws scored in process by the packaged
+   model without cross-fitting (the in-sample risks a training patient got before).
 """
 
 from __future__ import annotations
@@ -248,7 +252,55 @@ def assessment_row(pid: str, day: float, doc: dict[str, Any], seconds: float) ->
     rule = doc.get("alarm_rule") or {}
     row["rule_threshold"], row["rule_confirm"] = rule.get("threshold"), rule.get("confirm")
     row["rule_stated"] = bool(rule.get("operating_point"))
+    row["cross_fitted"] = bool(doc.get("cross_fitted"))
     return row
+
+
+# --------------------------------------------------------------------------- 9. training patients
+def training_figures(
+    work: Path,
+    frame: pd.DataFrame,
+    cohort: Any,
+    course_list: list[dict[str, Any]],
+    stated: dict[str, Any],
+    a: argparse.Namespace,
+) -> dict[str, Any]:
+    """Training patients as served (cross-fitted) and as the packaged model alone scores the
+    same draws in process (in-sample), each scored per patient like the held-out cohort."""
+    from dataclasses import replace
+
+    from cohort.records import PatientHistory
+    from serving.model import ModelHolder
+
+    holder = ModelHolder(CHAMPION, tracking_uri(work))
+    holder.refresh()
+    assert holder.current is not None, "the champion did not load"
+    in_sample = replace(holder.current.pipeline, held_out={})
+    rows = []
+    for c in course_list:
+        pid = c["patient"][PATIENT_ID]
+        if pid not in set(frame[PATIENT_ID]):
+            continue
+        for day in c["draws"]:
+            nm = bisect.bisect_right(c["m_day"], day)
+            ni = bisect.bisect_right(c["i_day"], day)
+            as_of = next(m["date"] for m, d in zip(c["m"], c["m_day"], strict=True) if d == day)
+            body = {"patient": c["patient"], "measurements": c["m"][:nm], "imaging": c["i"][:ni]}
+            doc = in_sample.assess(PatientHistory.model_validate({**body, "as_of": as_of}))
+            rows.append(assessment_row(pid, day, doc, 0.0))
+    packaged = pd.DataFrame(rows)
+    surv = surveillance_table(cohort)
+    surv = surv[surv[PATIENT_ID].isin(set(frame[PATIENT_ID]))].reset_index(drop=True)
+    out = {
+        "patients": int(frame[PATIENT_ID].nunique()),
+        "draws": len(frame),
+        "cross_fitted_share": float(frame["cross_fitted"].mean()) if len(frame) else None,
+        "mean_risk_365_served": float(frame[f"risk_{HORIZON:.0f}"].mean()),
+        "mean_risk_365_in_sample": float(packaged[f"risk_{HORIZON:.0f}"].mean()),
+    }
+    for name, f in (("served", frame), ("in_sample", packaged)):
+        out[name] = alarm_figures(f, surv, stated, a)["measured"]
+    return out
 
 
 # --------------------------------------------------------------------------- 4. alarms
@@ -492,6 +544,9 @@ def main() -> None:
     p.add_argument("--max-errors", type=int, default=50)
     p.add_argument("--boot", type=int, default=1000, help="patient-bootstrap resamples")
     p.add_argument("--assess-requests", type=int, default=500)
+    p.add_argument(
+        "--training-patients", type=int, default=0, help="also replay this many training patients"
+    )
     a = p.parse_args()
     work = (a.workdir or Path(tempfile.mkdtemp(prefix="bench-replay-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -526,6 +581,13 @@ def main() -> None:
             flush=True,
         )
         frame, fig["replay"] = replay(base, tokens, course_list, a)
+        if a.training_patients > 0:
+            trained = load_cohort(work / "train")
+            train_courses = courses(trained)[: a.training_patients]
+            for s in {str(c["patient"].get("site_id") or "") for c in train_courses} - set(sites):
+                tokens[s] = create_key_cli("clinician", s or "replay", env)
+            print(f"replaying {len(train_courses):,} training patients ...", flush=True)
+            train_frame, fig["training_replay"] = replay(base, tokens, train_courses, a)
     finally:
         stop(server)
     print(
@@ -580,6 +642,10 @@ def main() -> None:
             f"\nsimulate train/held-out {prep['simulate_train_seconds']:.0f}/"
             f"{prep['simulate_holdout_seconds']:.0f} s; ctcmon train "
             f"{prep['train_seconds']:.0f} s; champion {prep['train']['champion']['model']}"
+        )
+    if a.training_patients > 0:
+        fig["training_patients"] = training_figures(
+            work, train_frame, trained, train_courses, fig["stated"], a
         )
     rows = report(fig, a)
     fig["targets"] = [
