@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -108,18 +109,23 @@ def test_the_packaged_model_carries_its_mixed_models_and_mlflow_logs_them(
     assert np.isfinite(result.results[0].metrics["auc"])
 
 
+def cox_and_baseline(
+    cohort: Cohort, uri: str, experiment: str, **config: Any
+) -> tuple[Any, dict[str, Any]]:
+    """``train`` with cox and baseline, three folds, no bootstrap, and ``config``'s settings;
+    the result and its model results by name."""
+    settings = TrainConfig(models=["cox", "baseline"], folds=3, n_boot=0, **config)
+    result = train(cohort, settings, tracking_uri=uri, experiment=experiment)
+    return result, {r.name: r for r in result.results}
+
+
 def test_an_ablation_runs_each_model_per_feature_set_as_a_single_set_run_would(
     cohort: Cohort, tmp_path: Path
 ) -> None:
     uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
-    config = TrainConfig(
-        models=["cox", "baseline"],
-        folds=3,
-        n_boot=0,
-        features="summary,mixed,mixed-no-ctc,summary-no-scans",
+    _, by_name = cox_and_baseline(
+        cohort, uri, "ablation", features="summary,mixed,mixed-no-ctc,summary-no-scans"
     )
-    result = train(cohort, config, tracking_uri=uri, experiment="ablation")
-    by_name = {r.name: r for r in result.results}
     assert sorted(by_name) == [
         "baseline",
         "cox/mixed",
@@ -147,16 +153,14 @@ def test_pre_specified_markers_and_covariates_with_the_blup_set_are_all_a_model_
 ) -> None:
     """Two-stage landmarking as R's reference runs it: chosen markers' BLUPs, chosen covariates."""
     uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
-    config = TrainConfig(
-        models=["cox", "baseline"],
-        folds=3,
-        n_boot=0,
+    result, by_name = cox_and_baseline(
+        cohort,
+        uri,
+        "blup",
         features="blup",
         markers=["afp", "ctc_total"],
         covariates=["age", "sex"],
     )
-    result = train(cohort, config, tracking_uri=uri, experiment="blup")
-    by_name = {r.name: r for r in result.results}
     cox = by_name["cox"].pipeline
     assert cox is not None
     expected = ["afp_mm_level", "afp_mm_slope", "ctc_total_mm_level", "ctc_total_mm_slope"]

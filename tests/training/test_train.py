@@ -137,15 +137,18 @@ def test_compare_reads_the_table_back_from_mlflow(trained_store: dict[str, Any])
     assert table["auc"].iloc[0] >= table["auc"].iloc[1]
 
 
+def three_folds(cohort: Cohort) -> tuple[pd.DataFrame, Any, pd.Series]:
+    """cox's landmark table of ``cohort`` and three folds of its patients (by position)."""
+    table, featurizer = landmark_table(cohort, TrainConfig(models=["cox"], folds=3, n_boot=0))
+    ids = np.sort(table[PATIENT_ID].unique())
+    return table, featurizer, pd.Series((np.arange(len(ids)) % 3) + 1, index=ids, name=FOLD)
+
+
 def test_out_of_fold_predictions_never_see_their_own_outcomes(
     trained_store: dict[str, Any],
 ) -> None:
     """Permuting the outcomes of fold-1 patients must not change fold-1 predictions."""
-    cohort = trained_store["cohort"]
-    config = TrainConfig(models=["cox"], folds=3, n_boot=0)
-    table, featurizer = landmark_table(cohort, config)
-    ids = np.sort(table[PATIENT_ID].unique())
-    folds = pd.Series((np.arange(len(ids)) % 3) + 1, index=ids, name=FOLD)
+    table, featurizer, folds = three_folds(trained_store["cohort"])
     first = cross_validate(table, featurizer, "cox", folds, horizon_days=365, n_boot=0)
     shuffled = table.copy()
     in_fold1 = shuffled[PATIENT_ID].map(folds).eq(1).to_numpy()
@@ -163,11 +166,7 @@ def test_cox_s_inner_cv_sees_only_its_fold_s_training_patients_grouped_by_patien
     trained_store: dict[str, Any],
 ) -> None:
     """Fold k's penalty is the inner CV of a fit on the other folds' rows, split by patient."""
-    cohort = trained_store["cohort"]
-    config = TrainConfig(models=["cox"], folds=3, n_boot=0)
-    table, featurizer = landmark_table(cohort, config)
-    ids = np.sort(table[PATIENT_ID].unique())
-    folds = pd.Series((np.arange(len(ids)) % 3) + 1, index=ids, name=FOLD)
+    table, featurizer, folds = three_folds(trained_store["cohort"])
     result = cross_validate(table, featurizer, "cox", folds, horizon_days=365, n_boot=0)
     model = result.fold_models[0]  # fold 1's
     assert table.groupby(PATIENT_ID).size().max() > 1  # several rows per patient
