@@ -225,6 +225,7 @@ def test_a_draw_entered_in_the_form_is_assessed_and_a_double_submit_stores_one(
     page = signed_in.client.get(first.headers["location"])
     assert "Draw stored" in page.text and "Every assessment issued (1)" in page.text
     assert "&lt;2" in page.text  # the AFP below the detection limit, shown as entered
+    assert "Training patient" not in page.text  # a new patient: the packaged model's risk
 
 
 @pytest.mark.parametrize(
