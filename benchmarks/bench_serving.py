@@ -274,6 +274,9 @@ class ConstantPipeline:
     def assess(self, history: Any) -> dict[str, Any]:
         return self.assessment
 
+    def warm(self) -> None:
+        """Nothing to prepare (the pyfunc wrapper warms its pipeline at load)."""
+
 
 def log_constant_model(folder: Path, assessment: dict[str, Any], body: dict[str, Any]) -> str:
     """The real pyfunc wrapper (same ``predict``, same input signature) around a
