@@ -112,10 +112,14 @@ class ImagingRecord(BaseModel):
     )
 
 
-class PatientHistory(CleanRecord):
-    """Everything known about one patient up to ``as_of`` (later data is ignored)."""
+class PatientHistory(BaseModel):
+    """Everything known about one patient up to ``as_of`` (later data is ignored).
 
-    model_config = ConfigDict(extra="forbid")
+    Its own text fields are normalised as ``MeasurementRecord``'s, by pydantic itself: a
+    Python before-validator here would make pydantic build the whole body as Python objects
+    before validating it, instead of validating the JSON bytes in one pass."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     patient: PatientRecord
     measurements: list[MeasurementRecord] = Field(default_factory=list, max_length=10_000)

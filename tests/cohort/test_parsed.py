@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 from typing import Any
@@ -234,6 +235,17 @@ def test_blanks_around_a_word_are_removed_once_and_the_clean_word_is_kept(
     quick = quick_parse(history, MANIFEST)
     assert quick is not None
     assert_same(quick, parsed_from_cohort(history_to_cohort(history, MANIFEST)))
+
+
+@pytest.mark.parametrize("field", ["as_of", "next_imaging_date"])
+def test_a_history_s_own_dates_are_trimmed_as_every_other_text(field: str) -> None:
+    """From JSON bytes too (the service's path), where pydantic itself trims."""
+    body = {**PLAIN, field: "\u00a0 2024-06-01\t"}
+    for history in (
+        PatientHistory.model_validate(body),
+        PatientHistory.model_validate_json(json.dumps(body)),
+    ):
+        assert getattr(history, field) == "2024-06-01"
 
 
 @pytest.mark.parametrize(
