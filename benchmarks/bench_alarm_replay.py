@@ -177,9 +177,16 @@ def courses(cohort: Any) -> list[dict[str, Any]]:
 
 
 def replay(
-    base: str, tokens: dict[str, str], course_list: list[dict[str, Any]], a: argparse.Namespace
+    base: str,
+    tokens: dict[str, str],
+    course_list: list[dict[str, Any]],
+    a: argparse.Namespace,
+    prefix: str = "",
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Every draw of every patient through ``POST /v1/risk``; one row per assessment."""
+    """Every draw of every patient through ``POST /v1/risk``; one row per assessment.
+
+    ``prefix`` goes before each patient id sent: the simulator numbers every cohort's
+    patients alike, and the service knows the training patients by site and id."""
     deadline = time.monotonic() + a.time_limit
     lock = threading.Lock()
     rows: list[dict[str, Any]] = []
@@ -200,7 +207,8 @@ def replay(
             nm = bisect.bisect_right(c["m_day"], day)
             ni = bisect.bisect_right(c["i_day"], day)
             as_of = next(m["date"] for m, d in zip(c["m"], c["m_day"], strict=True) if d == day)
-            body = {"patient": c["patient"], "measurements": c["m"][:nm], "imaging": c["i"][:ni]}
+            patient = {**c["patient"], PATIENT_ID: f"{prefix}{pid}"}
+            body = {"patient": patient, "measurements": c["m"][:nm], "imaging": c["i"][:ni]}
             body["as_of"] = as_of
             started = time.perf_counter()
             try:
@@ -507,7 +515,9 @@ def in_process_latency(work: Path, n: int) -> dict[str, Any]:
     holder = ModelHolder(CHAMPION, tracking_uri(work))
     holder.refresh()
     pipeline = holder.current.pipeline
-    history = PatientHistory.model_validate(twenty_draws(work / "holdout", pipeline.manifest))
+    body = twenty_draws(work / "holdout", pipeline.manifest)
+    body["patient"] = {**body["patient"], PATIENT_ID: f"holdout-{body['patient'][PATIENT_ID]}"}
+    history = PatientHistory.model_validate(body)
     out: dict[str, Any] = {"n": n, "load_average": os.getloadavg()[0]}
     for name, pipe in (("", pipeline), ("no_interval_", replace(pipeline, interval_models=[]))):
         timed(lambda pipe=pipe: pipe.assess(history), 20)  # warm caches
@@ -580,7 +590,7 @@ def main() -> None:
             f"({a.concurrency} in flight) ...",
             flush=True,
         )
-        frame, fig["replay"] = replay(base, tokens, course_list, a)
+        frame, fig["replay"] = replay(base, tokens, course_list, a, prefix="holdout-")
         if a.training_patients > 0:
             trained = load_cohort(work / "train")
             train_courses = courses(trained)[: a.training_patients]
@@ -592,7 +602,8 @@ def main() -> None:
         stop(server)
     print(
         f"  {fig['replay']['requests']:,} assessments in {fig['replay']['wall_seconds']:.0f} s "
-        f"({fig['replay']['requests_per_second']:.0f}/s), errors {fig['replay']['errors']}; "
+        f"({fig['replay']['requests_per_second']:.0f}/s), errors {fig['replay']['errors']}, "
+        f"cross-fitted {frame['cross_fitted'].mean():.1%} (new patients: 0%); "
         f"{load(fig['replay']['load_average'])}",
         flush=True,
     )

@@ -130,18 +130,24 @@ class RiskPipeline:
         # Before index (a pre-operative draw) the model speaks for time zero: the risk after
         # surgery given everything known so far. Landmarks are never negative.
         x = self._x_at(parsed, max(as_of_day, 0.0))
-        return self._assessment(parsed, x, as_of, as_of_day, next_day)
+        own = self.fold_model_for(parsed.patient_id, history.patient.site_id)
+        return self._assessment(parsed, x, as_of, as_of_day, next_day, own)
 
-    def fold_model_for(self, patient_id: str) -> SurvivalModel | None:
-        """For a patient the model was trained on, the cross-validation's model fitted
-        without them (None for anyone else, or a package without fold models).
+    def fold_model_for(self, patient_id: str, site_id: str | None) -> SurvivalModel | None:
+        """For a patient the model was trained on — the same id at the same site — the
+        cross-validation's model fitted without them (None for anyone else, or a package
+        without fold models; a training patient recorded without a site matches by id).
 
         The packaged model saw a training patient's outcome, so its risk for them is
         in-sample: lower before their recurrence than a new patient's with the same history
         would be. The alarm's threshold and its stated figures were set on out-of-fold
         risks, so a training patient is served the risk of the fold model that left them
         out — the one those figures describe."""
-        at = self.held_out.get(patient_key(patient_id)) if self.held_out else None
+        if not self.held_out:
+            return None
+        at = self.held_out.get(patient_key(site_id, patient_id))
+        if at is None and site_id:
+            at = self.held_out.get(patient_key(None, patient_id))
         return None if at is None or at >= len(self.interval_models) else self.interval_models[at]
 
     def _x_at(self, parsed: ParsedHistory, day: float) -> np.ndarray:
@@ -166,7 +172,9 @@ class RiskPipeline:
         as_of: str,
         as_of_day: float,
         next_day: float | None,
+        own: SurvivalModel | None = None,
     ) -> dict[str, Any]:
+        """The assessment at ``as_of_day``; ``own``: a training patient's fold model."""
         seen = parsed.imaging_day[parsed.imaging_day <= as_of_day]
         last_day = float(seen[-1]) if len(seen) else None
         if next_day is None or next_day <= as_of_day:
@@ -176,7 +184,6 @@ class RiskPipeline:
         hs = sorted({*self.horizons, self.alarm.horizon_days, *([gap] if gap else [])})
         surv, effects = self.model.survival_and_contributions(x, self._reference_row, hs)
         risks = dict(zip(hs, 1.0 - surv[0], strict=True))
-        own = self.fold_model_for(parsed.patient_id)
         if own is not None:  # a training patient: the risks of the fold model without them
             kept = [h for h in hs if own.answers([h])]
             risks.update(zip(kept, 1.0 - own.predict_survival_matrix(x, kept)[0], strict=True))
@@ -278,10 +285,12 @@ class RiskPipeline:
         return table[list(self.featurizer.get_feature_names_out())]
 
 
-def patient_key(patient_id: str) -> str:
-    """How a packaged model names a training patient: a SHA-256 digest of the id, so the
-    artifact does not list the training cohort's ids in clear."""
-    return hashlib.sha256(f"ctcmon-patient:{patient_id}".encode()).hexdigest()[:24]
+def patient_key(site_id: str | None, patient_id: str) -> str:
+    """How a packaged model names a training patient: a SHA-256 digest of site and id (ids
+    are unique within a site only), so the artifact does not list the cohort in clear."""
+    return hashlib.sha256(f"ctcmon-patient:{site_id or ''}\x1f{patient_id}".encode()).hexdigest()[
+        :24
+    ]
 
 
 def _date(parsed: ParsedHistory, day: float | None) -> str | None:

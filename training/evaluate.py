@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import pickle
 import time as clock
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from cohort.vocabulary import (
     PATIENT_ID,
     RESIDUAL_TIME,
     RESIDUAL_TIME_FULL,
+    SITE_ID,
 )
 from features.covariates import covariate_names
 from features.landmark import LandmarkFeatures
@@ -566,20 +567,36 @@ def package_pipeline(
         metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
         interval_models=list(interval_models),
         rows=dict(rows or {}),
-        held_out=held_out_positions(result.patient_folds, model_folds, len(interval_models)),
+        held_out=held_out_positions(
+            result.patient_folds, model_folds, len(interval_models), _sites(cohort)
+        ),
     )
 
 
+def _sites(cohort: Cohort) -> dict[str, str | None]:
+    """Each patient's site (None where the cohort records none)."""
+    p = cohort.patients
+    if SITE_ID not in p:
+        return {}
+    return {
+        str(pid): (str(site) if isinstance(site, str) and site else None)
+        for pid, site in zip(p[PATIENT_ID], p[SITE_ID], strict=True)
+    }
+
+
 def held_out_positions(
-    patient_folds: pd.Series | None, model_folds: Sequence[Any], n_models: int
+    patient_folds: pd.Series | None,
+    model_folds: Sequence[Any],
+    n_models: int,
+    sites: Mapping[str, str | None],
 ) -> dict[str, int]:
-    """``patient_key`` of each training patient -> the position of the fold model fitted
-    without them; empty without fold models (or folds that do not match them)."""
+    """``patient_key`` (site and id) of each training patient -> the position of the fold
+    model fitted without them; empty without fold models (or folds that do not match)."""
     if patient_folds is None or not n_models or len(model_folds) != n_models:
         return {}
     position = {str(k): i for i, k in enumerate(model_folds)}
     return {
-        patient_key(str(pid)): position[str(k)]
+        patient_key(sites.get(str(pid)), str(pid)): position[str(k)]
         for pid, k in patient_folds.items()
         if str(k) in position
     }

@@ -73,6 +73,9 @@ def stateless_risk(
     site = history.patient.site_id
     if site is not None and site != key.site_id:
         raise Forbidden(f"this key belongs to site {key.site_id!r}, not {site!r}")
+    if site is None:  # the key's site: the patient is (site, id), as the model knows them
+        patient = history.patient.model_copy(update={"site_id": key.site_id})
+        history = history.model_copy(update={"patient": patient})
     where = history_body(outer)
     extra = _history_timing(history, max_days_before_index)
     if extra:

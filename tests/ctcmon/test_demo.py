@@ -80,7 +80,7 @@ def test_the_demo_s_clinic_patients_are_new_to_the_model(demo: tuple[Path, dict]
     import pandas as pd
     from sqlalchemy import select
 
-    from serving.store import Draw, Patient, Store
+    from serving.store import Assessment, Draw, Patient, Store
 
     workdir = demo[0]
     trained = pd.read_csv(workdir / "cohort" / "patients.csv")
@@ -90,8 +90,11 @@ def test_the_demo_s_clinic_patients_are_new_to_the_model(demo: tuple[Path, dict]
         with store.reading() as s:
             stored = set(s.scalars(select(Patient.patient_id)))
             n_draws = len(s.execute(select(Draw.id)).all())
+            documents = list(s.scalars(select(Assessment.body)))
     finally:
         store.dispose()
+    # the same ids at the demo's own site: new patients, served by the packaged model
+    assert documents and not any(d.get("cross_fitted") for d in documents)
     assert set(stored) <= set(clinic["patient_id"]) and n_draws > 0
     # the simulator numbers patients alike: the same id in both cohorts is another patient
     # (the CSVs' dates are the simulated calendar's, unshifted)

@@ -107,12 +107,12 @@ def test_a_training_patient_is_served_by_the_fold_model_that_left_them_out(
     pipeline = result.pipeline
     cohort = trained_store["cohort"]
     pid = str(cohort.patients["patient_id"].iloc[5])
-    own = pipeline.fold_model_for(pid)
+    history = history_from_cohort(cohort, pid)
+    own = pipeline.fold_model_for(pid, history.patient.site_id)
     assert own is not None
     position = pipeline.interval_models.index(own)
     # the fold model that serves the patient is the one whose held-out fold holds them
     assert str(result.fold_metrics[position]["fold"]) == str(result.patient_folds[pid])
-    history = history_from_cohort(cohort, pid)
     dates = sorted({m.date for m in history.measurements if m.date})
     at = history.model_copy(update={"as_of": dates[len(dates) // 2]})
     served = pipeline.assess(at)
@@ -128,9 +128,16 @@ def test_a_training_patient_is_served_by_the_fold_model_that_left_them_out(
     renamed = at.model_copy(
         update={"patient": at.patient.model_copy(update={"patient_id": "someone-new"})}
     )
-    assert pipeline.fold_model_for("someone-new") is None
+    assert pipeline.fold_model_for("someone-new", history.patient.site_id) is None
     new = pipeline.assess(renamed)
     assert new["cross_fitted"] is False and new["risk"] == in_sample["risk"]
+    # nor is the same id at another site (ids are unique within a site only)
+    elsewhere = at.model_copy(
+        update={"patient": at.patient.model_copy(update={"site_id": "another-site"})}
+    )
+    assert pipeline.assess(elsewhere)["cross_fitted"] is False
+    # a history without a site is matched by id among patients recorded without one only
+    assert pipeline.fold_model_for(pid, None) is None
 
 
 def test_the_package_names_its_training_patients_by_digest_only(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -325,3 +326,47 @@ def test_an_assessment_is_stored_with_its_audit_event_or_not_at_all(
     assert "audit" not in r.text
     with store.reading() as s:
         assert s.scalar(select(func.count()).select_from(Assessment)) == 0
+
+
+def test_a_training_patient_posted_without_a_site_is_assessed_at_the_key_s_site(
+    trained_store: dict[str, Any], tmp_path: Path
+) -> None:
+    """Cross-fitting knows a training patient by site and id: a body without ``site_id`` is
+    the key's site's patient, so the model that left them out serves them."""
+    import httpx
+
+    from cohort.records import history_from_cohort
+    from serving.app import create_app
+    from serving.auth import create_key
+    from serving.model import ModelHolder
+    from serving.settings import Settings
+
+    cohort = trained_store["cohort"]
+    pid = str(cohort.patients["patient_id"].iloc[4])
+    history = history_from_cohort(cohort, pid)
+    site = history.patient.site_id
+    assert site
+    body = history.model_dump(mode="json", exclude_none=True)
+    del body["patient"]["site_id"]
+    db = f"sqlite:///{(tmp_path / 'store.db').as_posix()}"
+    store = Store(db)
+    store.migrate()
+    _, token = create_key(store, "clinician", site)
+    _, other = create_key(store, "clinician", "another-site")
+    holder = ModelHolder("models:/ctcmon-recurrence@champion", trained_store["uri"])
+    app = create_app(Settings(database_url=db, model_poll_seconds=0), holder=holder)
+
+    async def post_as(*tokens: str) -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as c:
+                return [
+                    await c.post("/v1/risk", json=body, headers={"Authorization": f"Bearer {t}"})
+                    for t in tokens
+                ]
+
+    mine, theirs = asyncio.run(post_as(token, other))
+    assert mine.status_code == theirs.status_code == 200, (mine.text, theirs.text)
+    assert mine.json()["cross_fitted"] is True
+    assert theirs.json()["cross_fitted"] is False  # the same id at another site: a new patient
+    assert mine.json()["risk"] != theirs.json()["risk"]

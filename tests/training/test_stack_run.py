@@ -136,9 +136,9 @@ def test_a_training_patient_is_served_by_the_fold_stack_that_left_them_out(
     pipeline = load_pipeline("models:/ctcmon-recurrence@champion")
     cohort = load_cohort(stack_store["cohort_dir"])
     pid = str(cohort.patients["patient_id"].iloc[3])
-    own = pipeline.fold_model_for(pid)
-    assert own is not None and own in pipeline.interval_models
     history = history_from_cohort(cohort, pid)
+    own = pipeline.fold_model_for(pid, history.patient.site_id)
+    assert own is not None and own in pipeline.interval_models
     served = pipeline.assess(history)
     assert served["cross_fitted"]
     assert served["risk"] == replace(pipeline, model=own, held_out={}).assess(history)["risk"]
