@@ -392,7 +392,9 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             ),
             summaries=False,
         )
-        columns.update(self._summaries_at(marker_codes, day, value, below, landmark_day))
+        summaries = (*BASE_STATS, *POSITIVE_STATS, *UPPER_NORMAL_STATS)
+        if self.marker_stats is None or set(summaries) & set(self.marker_stats):
+            columns.update(self._summaries_at(marker_codes, day, value, below, landmark_day))
         return np.array([columns[c][0] for c in self.feature_names_out_], dtype=float)
 
     def _summaries_at(

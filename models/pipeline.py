@@ -130,8 +130,8 @@ class RiskPipeline:
         # Before index (a pre-operative draw) the model speaks for time zero: the risk after
         # surgery given everything known so far. Landmarks are never negative.
         x = self._x_at(parsed, max(as_of_day, 0.0))
-        own = self.fold_model_for(parsed.patient_id, history.patient.site_id)
-        return self._assessment(parsed, x, as_of, as_of_day, next_day, own)
+        at = self._held_out_at(parsed.patient_id, history.patient.site_id)
+        return self._assessment(parsed, x, as_of, as_of_day, next_day, at)
 
     def fold_model_for(self, patient_id: str, site_id: str | None) -> SurvivalModel | None:
         """For a patient the model was trained on — the same id at the same site — the
@@ -143,12 +143,17 @@ class RiskPipeline:
         would be. The alarm's threshold and its stated figures were set on out-of-fold
         risks, so a training patient is served the risk of the fold model that left them
         out — the one those figures describe."""
+        at = self._held_out_at(patient_id, site_id)
+        return None if at is None else self.interval_models[at]
+
+    def _held_out_at(self, patient_id: str, site_id: str | None) -> int | None:
+        """``fold_model_for``'s model as its position in ``interval_models``."""
         if not self.held_out:
             return None
         at = self.held_out.get(patient_key(site_id, patient_id))
         if at is None and site_id:
             at = self.held_out.get(patient_key(None, patient_id))
-        return None if at is None or at >= len(self.interval_models) else self.interval_models[at]
+        return None if at is None or at >= len(self.interval_models) else at
 
     def _x_at(self, parsed: ParsedHistory, day: float) -> np.ndarray:
         """The model's one-row matrix at ``day`` from the draws dated up to that day."""
@@ -172,9 +177,10 @@ class RiskPipeline:
         as_of: str,
         as_of_day: float,
         next_day: float | None,
-        own: SurvivalModel | None = None,
+        at: int | None = None,
     ) -> dict[str, Any]:
-        """The assessment at ``as_of_day``; ``own``: a training patient's fold model."""
+        """The assessment at ``as_of_day``; ``at``: a training patient's fold model (its
+        position in ``interval_models``)."""
         seen = parsed.imaging_day[parsed.imaging_day <= as_of_day]
         last_day = float(seen[-1]) if len(seen) else None
         if next_day is None or next_day <= as_of_day:
@@ -184,9 +190,15 @@ class RiskPipeline:
         hs = sorted({*self.horizons, self.alarm.horizon_days, *([gap] if gap else [])})
         surv, effects = self.model.survival_and_contributions(x, self._reference_row, hs)
         risks = dict(zip(hs, 1.0 - surv[0], strict=True))
-        if own is not None:  # a training patient: the risks of the fold model without them
-            kept = [h for h in hs if own.answers([h])]
-            risks.update(zip(kept, 1.0 - own.predict_survival_matrix(x, kept)[0], strict=True))
+        folds = self._fold_risks(x)  # every fold model at ``horizons``, asked once
+        own = None
+        if at is not None and folds is not None:  # a training patient: the fold model's risks
+            own = self.interval_models[at]
+            risks.update(zip(self.horizons, folds[at], strict=True))
+            extra = [h for h in hs if h not in self.horizons and own.answers([h])]
+            if extra:  # the risk before the next scan, where the fold model answers any day
+                surv_extra = own.predict_survival_matrix(x, extra)[0]
+                risks.update(zip(extra, 1.0 - surv_extra, strict=True))
         alarm_risk = float(risks[self.alarm.horizon_days])
         alarm = alarm_risk >= self.alarm.threshold and self._confirmed(parsed, as_of_day, own)
         days_to_next = None if next_day is None else next_day - as_of_day
@@ -200,7 +212,7 @@ class RiskPipeline:
             "alarm_threshold": round(self.alarm.threshold, 4),
             "alarm_horizon_days": self.alarm.horizon_days,
             "alarm_rule": self.alarm.rule(),
-            "risk_interval": self._intervals(x, risks),
+            "risk_interval": self._intervals(folds, risks),
             "cross_fitted": own is not None,
             "imaging": {
                 "last_imaging_date": _date(parsed, last_day),
@@ -228,7 +240,18 @@ class RiskPipeline:
         surv = (own or self.model).predict_survival_matrix(x, [self.alarm.horizon_days])
         return bool(np.all(1.0 - surv[:, 0] >= self.alarm.threshold))
 
-    def _intervals(self, x: np.ndarray, risks: dict[float, float]) -> dict[str, dict[str, float]]:
+    def _fold_risks(self, x: np.ndarray) -> np.ndarray | None:
+        """Each fold model's risks at ``horizons`` (one row a model), asked together, each
+        kind in one pass (``survival_by_kind``); None without fold models."""
+        if not self.interval_models:
+            return None
+        hs = list(self.horizons)
+        surv = survival_by_kind(self.interval_models, x, [hs] * len(self.interval_models))
+        return 1.0 - np.vstack([s[0] for s in surv])
+
+    def _intervals(
+        self, folds: np.ndarray | None, risks: dict[float, float]
+    ) -> dict[str, dict[str, float]]:
         """95% interval of each quoted risk: grouped jackknife over the CV's fold models.
 
         Each fold model was fitted without one of g groups of patients; the spread of their
@@ -237,16 +260,14 @@ class RiskPipeline:
         the served risk with a t quantile on g − 1 degrees of freedom. It describes how much
         the model's risk for this history depends on which patients trained it — wider where
         few training patients looked like this one — not the uncertainty in the patient's own
-        tumour state. Empty when the model carries no fold models (packaged before). The fold
-        models are asked together, each kind in one pass (``survival_by_kind``).
+        tumour state. ``folds``: the fold models' risks (``_fold_risks``). Empty with fewer
+        than two fold models (a package from before them has none).
         """
-        if len(self.interval_models) < 2:
+        if folds is None or len(folds) < 2:
             return {}
         hs = list(self.horizons)
-        surv = survival_by_kind(self.interval_models, x, [hs] * len(self.interval_models))
-        r = 1.0 - np.vstack([s[0] for s in surv])
-        g = len(r)
-        z = _logit(r)
+        g = len(folds)
+        z = _logit(folds)
         var = (g - 1) / g * ((z - z.mean(axis=0)) ** 2).sum(axis=0)
         half = _t_quantile(g - 1) * np.sqrt(var)
         centre = _logit(np.array([risks[h] for h in hs]))
@@ -288,9 +309,8 @@ class RiskPipeline:
 def patient_key(site_id: str | None, patient_id: str) -> str:
     """How a packaged model names a training patient: a SHA-256 digest of site and id (ids
     are unique within a site only), so the artifact does not list the cohort in clear."""
-    return hashlib.sha256(f"ctcmon-patient:{site_id or ''}\x1f{patient_id}".encode()).hexdigest()[
-        :24
-    ]
+    text = f"ctcmon-patient:{site_id or ''}\x1f{patient_id}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def _date(parsed: ParsedHistory, day: float | None) -> str | None:
