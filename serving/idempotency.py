@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
 from serving.auth import Principal
 from serving.errors import Conflict
@@ -41,7 +41,7 @@ class Stale(Exception):
 
 
 # (status, body, write): ``write`` adds the rows inside the one transaction
-Attempt = tuple[int, Any, Callable[[Session], None]]
+Attempt = tuple[int, Any, Callable[[Connection], None]]
 
 
 def fingerprint(method: str, path: str, body: Any) -> str:
@@ -49,15 +49,16 @@ def fingerprint(method: str, path: str, body: Any) -> str:
     return hashlib.sha256(f"{method} {path}\n{canonical}".encode()).hexdigest()
 
 
-# ``session.info`` key of the record a write stores with its response: a writer may insert it
-# in its own statement (``take_record``), else ``run`` inserts it after the writer's rows
+# ``Connection.info`` key of the record a write stores with its response: a writer may insert
+# it in its own statement (``take_record``), else ``run`` inserts it after the writer's rows.
+# (That dict outlives the transaction with the pooled connection: ``run`` always clears it.)
 RECORD = "idempotency_record"
 
 
-def take_record(session: Session) -> dict[str, Any] | None:
+def take_record(conn: Connection) -> dict[str, Any] | None:
     """The idempotency record this transaction must store (None without a key); the caller
     inserts it, in the same transaction, instead of ``run``."""
-    record: dict[str, Any] | None = session.info.pop(RECORD, None)
+    record: dict[str, Any] | None = conn.info.pop(RECORD, None)
     return record
 
 
@@ -111,9 +112,9 @@ def run(
                 return earlier
             raise
         try:
-            with store.writing() as session:
+            with store.transaction() as conn:
                 if idem_key:
-                    session.info[RECORD] = {
+                    conn.info[RECORD] = {
                         "key_id": key.key_id,
                         "idempotency_key": idem_key,
                         "fingerprint": fp,
@@ -121,10 +122,12 @@ def run(
                         "response": body,
                         "created_at": utcnow(),
                     }
-                write(session)
-                record = session.info.pop(RECORD, None)
+                try:
+                    write(conn)
+                finally:
+                    record = conn.info.pop(RECORD, None)
                 if record is not None:  # not taken into the writer's own statement
-                    session.execute(RECORD_INSERT, record)
+                    conn.execute(RECORD_INSERT, record)
         except Stale:
             continue
         except IntegrityError:

@@ -95,7 +95,7 @@ CLAIM_REVISION = (
 
 
 def audit(
-    session: Session,
+    session: Connection | Session,
     key: Principal,
     action: str,
     resource: str,
@@ -171,7 +171,7 @@ def assessment_values(doc: dict[str, Any], key: Principal, source: str) -> dict[
     }
 
 
-def bump(session: Session, patient_pk: int, revision: int) -> None:
+def bump(session: Connection | Session, patient_pk: int, revision: int) -> None:
     """Claim the patient's record for this write; Stale if someone wrote to it since we read."""
     done = session.execute(CLAIM_REVISION, {"pk": patient_pk, "seen": revision})
     if done.rowcount != 1:  # type: ignore[attr-defined]

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import insert, text
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, insert, text
 
 from cohort.errors import Problem
 from cohort.manifest import Manifest
@@ -118,7 +117,7 @@ def _check_not_recorded(snap: Snapshot, body: DrawIn, draw_id: str) -> None:
 
 def _draw_writer(
     snap: Snapshot, body: DrawIn, draw_id: str, doc: dict, key: Principal, manifest: Manifest
-) -> Callable[[Session], None]:
+) -> Callable[[Connection], None]:
     when = date.fromisoformat(body.date)
 
     def measurements(draw_pk: int) -> list[dict[str, Any]]:
@@ -142,8 +141,8 @@ def _draw_writer(
             )
         return rows
 
-    def write(session: Session) -> None:
-        if session.get_bind().dialect.name == "postgresql":
+    def write(session: Connection) -> None:
+        if session.dialect.name == "postgresql":
             _write_in_one_statement(session, snap, draw_id, when, measurements(0), doc, key)
             return
         bump(session, snap.patient.id, snap.patient.revision)
@@ -221,7 +220,7 @@ WRITE_DRAW_WITH_RECORD = text(_CLAIM_AND_WRITE.format(record=_RECORD))
 
 
 def _write_in_one_statement(
-    session: Session,
+    session: Connection,
     snap: Snapshot,
     draw_id: str,
     when: date,

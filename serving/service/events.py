@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import date
 
 import pandas as pd
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, insert, update
 
 from cohort.errors import CohortError
 from cohort.load import cohort_from_frames
@@ -30,8 +30,10 @@ from serving.service.common import (
 )
 from serving.service.locations import BODY, Where
 from serving.settings import DEFAULT_PRE_INDEX_DAYS
-from serving.store import Imaging, Outcome, Store, utcnow
+from serving.store import Base, Imaging, Outcome, Store, utcnow
 
+IMAGING_INSERT = insert(Base.metadata.tables[Imaging.__tablename__])
+OUTCOMES = Base.metadata.tables[Outcome.__tablename__]
 OUTCOME = "outcome"  # the file name of the posted outcome in problems
 ROW0 = 2  # the spreadsheet row of a body's only record (header is row 1)
 IMAGING_BODY = Where(places={IMAGING_FILE: ([BODY], None)})
@@ -81,21 +83,22 @@ def add_imaging(
 
 def _imaging_writer(
     snap: Snapshot, body: ImagingRecord, key: Principal
-) -> Callable[[Session], None]:
-    def write(session: Session) -> None:
-        bump(session, snap.patient.id, snap.patient.revision)
-        session.add(
-            Imaging(
-                patient_pk=snap.patient.id,
-                date=date.fromisoformat(body.date),
-                modality=body.modality,
-                finding=body.finding,
-                response=body.response or None,
-                criteria=body.criteria or None,
-                created_at=utcnow(),
-            )
+) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
+        bump(conn, snap.patient.id, snap.patient.revision)
+        conn.execute(
+            IMAGING_INSERT,
+            {
+                "patient_pk": snap.patient.id,
+                "date": date.fromisoformat(body.date),
+                "modality": body.modality,
+                "finding": body.finding,
+                "response": body.response or None,
+                "criteria": body.criteria or None,
+                "created_at": utcnow(),
+            },
         )
-        audit(session, key, "write", "imaging", snap.patient.patient_id)
+        audit(conn, key, "write", "imaging", snap.patient.patient_id)
 
     return write
 
@@ -135,18 +138,18 @@ def _outcome_frame(patient_id: str, body: OutcomeIn) -> pd.DataFrame:
     return frame
 
 
-def _outcome_writer(snap: Snapshot, body: OutcomeIn, key: Principal) -> Callable[[Session], None]:
-    def write(session: Session) -> None:
-        bump(session, snap.patient.id, snap.patient.revision)
-        values = {c: parse_date(getattr(body, c)) for c in OUTCOME_DATES}
-        row = session.get(Outcome, snap.patient.id)
-        if row is None:
-            row = Outcome(patient_pk=snap.patient.id, updated_at=utcnow(), **values)
-            session.add(row)
-        else:
-            for column, value in values.items():
-                setattr(row, column, value)
-            row.updated_at = utcnow()
-        audit(session, key, "write", "outcome", snap.patient.patient_id)
+def _outcome_writer(
+    snap: Snapshot, body: OutcomeIn, key: Principal
+) -> Callable[[Connection], None]:
+    def write(conn: Connection) -> None:
+        # the claim on the patient's revision orders this patient's writers: an update that
+        # finds no outcome row is followed by an insert no one else can make meanwhile
+        bump(conn, snap.patient.id, snap.patient.revision)
+        pk = snap.patient.id
+        values = {c: parse_date(getattr(body, c)) for c in OUTCOME_DATES} | {"updated_at": utcnow()}
+        changed = conn.execute(update(OUTCOMES).where(OUTCOMES.c.patient_pk == pk), values)
+        if changed.rowcount == 0:
+            conn.execute(insert(OUTCOMES), values | {"patient_pk": pk})
+        audit(conn, key, "write", "outcome", snap.patient.patient_id)
 
     return write

@@ -6,8 +6,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, insert, select
 
 from cohort.errors import Problem
 from cohort.records import PatientHistory, PatientRecord
@@ -39,7 +38,7 @@ from serving.service.common import (
 )
 from serving.service.locations import BODY, ROW_OFFSET, Loc, Where, history_body
 from serving.settings import DEFAULT_PRE_INDEX_DAYS
-from serving.store import Patient, Store, utcnow
+from serving.store import Base, Patient, Store, utcnow
 
 # POST /v1/risk: the registered patient's key (NULL when the history is not a registered
 # patient's), looked up inside the INSERT: one statement fewer per request
@@ -51,6 +50,7 @@ RISK_ASSESSMENT_INSERT = ASSESSMENT_INSERT.values(
     )
     .scalar_subquery()
 )
+PATIENT_INSERT = insert(Base.metadata.tables[Patient.__tablename__])
 PATIENTS = "patient"  # the file of a history's patient record in problems
 PATIENT_BODY = Where(places={"patient": ([BODY], None)})
 
@@ -90,8 +90,8 @@ def stateless_risk(
         if provenance is not None:
             doc.update(provenance(doc[AS_OF]))
 
-        def write(session: Session) -> None:
-            session.execute(
+        def write(conn: Connection) -> None:
+            conn.execute(
                 RISK_ASSESSMENT_INSERT,
                 {
                     **assessment_values(doc, key, "risk"),
@@ -100,7 +100,7 @@ def stateless_risk(
                     "registered_patient": doc[PATIENT_ID],
                 },
             )
-            audit(session, key, "write", "risk", doc[PATIENT_ID], doc["assessment_id"])
+            audit(conn, key, "write", "risk", doc[PATIENT_ID], doc["assessment_id"])
 
         return 200, doc, write
 
@@ -161,18 +161,19 @@ def register_patient(
     fp = idempotency.fingerprint("POST", "/v1/patients", body)
 
     def attempt() -> idempotency.Attempt:
-        def write(session: Session) -> None:
-            session.add(
-                Patient(
-                    site_id=key.site_id,
-                    patient_id=record.patient_id,
-                    index_date=date.fromisoformat(record.index_date),
-                    covariates=covariates,
-                    revision=0,
-                    created_at=utcnow(),
-                )
+        def write(conn: Connection) -> None:
+            conn.execute(
+                PATIENT_INSERT,
+                {
+                    "site_id": key.site_id,
+                    "patient_id": record.patient_id,
+                    "index_date": date.fromisoformat(record.index_date),
+                    "covariates": covariates,
+                    "revision": 0,
+                    "created_at": utcnow(),
+                },
             )
-            audit(session, key, "write", "patient", record.patient_id)
+            audit(conn, key, "write", "patient", record.patient_id)
 
         return 201, body, write
 

@@ -130,6 +130,30 @@ def test_sqlite_writers_of_every_process_queue_on_one_lock(tmp_path: Path) -> No
         store.dispose()
 
 
+@pytest.mark.parametrize("how", ["writing", "transaction"])
+def test_both_kinds_of_write_transaction_take_the_lock(tmp_path: Path, how: str) -> None:
+    """The ORM session (``writing``) and the Core connection (``transaction``, which the
+    request path writes through) queue on the same lock, released when they end, and a
+    transaction that raises is rolled back."""
+    store = Store(f"sqlite:///{tmp_path}/x.db")
+    store.migrate()
+    lock = tmp_path / "x.db.write-lock"
+    key = Principal("k1", "clinician", "site-a")
+    try:
+        with pytest.raises(RuntimeError, match="stop"), getattr(store, how)() as conn:
+            assert _probe(lock) == 3
+            audit(conn, key, "write", "risk", "p1")
+            raise RuntimeError("stop")
+        assert _probe(lock) == 0
+        with getattr(store, how)() as conn:
+            audit(conn, key, "write", "risk", "p2")
+        with store.connect() as conn:
+            logged = conn.execute(text("SELECT patient_id FROM audit_log")).scalars().all()
+        assert logged == ["p2"]
+    finally:
+        store.dispose()
+
+
 def test_a_writer_killed_mid_transaction_leaves_the_lock_free(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/x.db"
     first = Store(url)
