@@ -397,6 +397,36 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             columns.update(self._summaries_at(marker_codes, day, value, below, landmark_day))
         return np.array([columns[c][0] for c in self.feature_names_out_], dtype=float)
 
+    def mixed_at(
+        self,
+        fits: Mapping[str, MarkerLME | None],
+        *,
+        day: np.ndarray,
+        marker: np.ndarray,
+        value: np.ndarray,
+        below: np.ndarray,
+        landmark_day: float,
+    ) -> dict[str, float]:
+        """One patient's mixed-model columns at one landmark (as in ``features_at``) with
+        other fits of the same markers (``mixed_`` of this featuriser refitted on a CV
+        fold's training patients): name -> value."""
+        check_is_fitted(self, "feature_names_out_")
+        lookup = {code: j for j, code in enumerate(self.markers_)}
+        marker_codes = np.fromiter((lookup.get(m, -1) for m in marker), np.int64, len(marker))
+        columns = self._columns(
+            codes=np.zeros(len(day), dtype=np.int64),
+            marker_codes=marker_codes,
+            day=np.asarray(day, dtype=float),
+            value=np.asarray(value, dtype=float),
+            below=np.asarray(below, dtype=bool),
+            patients={},
+            rows=np.zeros(1, dtype=np.int64),
+            days=np.array([check_day(landmark_day, "landmark_day")]),
+            mixed_only=True,
+            mixed=fits,
+        )
+        return {name: float(columns[name][0]) for name in self.mixed_names()}
+
     def _summaries_at(
         self,
         marker_codes: np.ndarray,
@@ -437,11 +467,14 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         mixed_only: bool = False,
         scans: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         summaries: bool = True,
+        mixed: Mapping[str, MarkerLME | None] | None = None,
     ) -> dict[str, Any]:
         """Every feature column for the points (patient ``rows``, landmark ``days``); with
-        ``summaries=False`` all but the marker statistics (the caller computes them)."""
+        ``summaries=False`` all but the marker statistics (the caller computes them).
+        ``mixed``: the mixed-model fits to use instead of ``mixed_`` (same markers)."""
+        fits = self.mixed_ if mixed is None else mixed
         summaries = summaries and not mixed_only
-        needed = [m for m in self.markers_ if summaries or m in self.mixed_]
+        needed = [m for m in self.markers_ if summaries or m in fits]
         coder, timelines = timelines_from_arrays(
             codes=codes,
             marker_codes=marker_codes,
@@ -456,9 +489,9 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         for marker in needed:
             tl = timelines[marker]
             loc = tl.locate(coder, rows, days)
-            if marker in self.mixed_:
-                mixed = mixed_statistics(tl, loc, days, self.mixed_[marker])
-                columns.update({feature_name(marker, s): mixed[s] for s in MIXED_STATS})
+            if marker in fits:
+                stats = mixed_statistics(tl, loc, days, fits[marker])
+                columns.update({feature_name(marker, s): stats[s] for s in MIXED_STATS})
             if not summaries:
                 continue
             thresholds = self.markers_[marker]

@@ -93,6 +93,9 @@ class CVResult:
     oof_surv_grid: np.ndarray | None = None
     stack_weights: pd.DataFrame | None = None  # a stack's weights per band (training.stacking)
     patient_folds: pd.Series | None = None  # patient_id -> fold: who each fold model left out
+    # fold -> the featuriser's mixed-model fits refitted without that fold's patients
+    # (``training.fold_features``): what fold k's model saw; empty without that stage
+    fold_mixed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def feature_columns(featurizer: LandmarkFeatures) -> list[str]:
@@ -250,6 +253,11 @@ def cross_validate(
         fold_models=fold_models,
         oof_surv_grid=surv_grid,
         patient_folds=folds,
+        fold_mixed=(
+            {}
+            if fold_columns is None
+            else {str(k): dict(f.mixed_) for k, f in fold_columns.featurizers.items()}
+        ),
     )
 
 
@@ -519,6 +527,7 @@ def fit_pipeline(
         lookback_days=lookback_days,
         interval_models=interval_models(result, (*horizons, result.horizon_days)),
         model_folds=[f["fold"] for f in result.fold_metrics],
+        fold_mixed=result.fold_mixed,
     )
 
 
@@ -537,12 +546,15 @@ def package_pipeline(
     lookback_days: float = DEFAULT_LOOKBACK_DAYS,
     interval_models: Sequence[SurvivalModel] = (),
     model_folds: Sequence[Any] = (),
+    fold_mixed: Mapping[str, dict[str, Any]] | None = None,
 ) -> RiskPipeline:
     """A fitted model packaged with its alarm rule chosen on ``result``'s out-of-fold risks.
 
     ``model_folds``: the fold each of ``interval_models`` left out; with
     ``result.patient_folds`` they say which fold model serves each training patient
-    (``RiskPipeline.fold_model_for``)."""
+    (``RiskPipeline.fold_model_for``). ``fold_mixed``: fold -> the mixed-model fits that
+    fold's model was trained on (``CVResult.fold_mixed``), packaged beside each fold model
+    so that it is asked with the features it saw."""
     hs = tuple(sorted({*horizons, result.horizon_days}))
     if result.oof_draws is not None:
         alarm = course_alarm_policy(
@@ -566,11 +578,24 @@ def package_pipeline(
         cohort_digest=cohort.digest,
         metrics={k: float(v) for k, v in result.metrics.items() if np.isfinite(v)},
         interval_models=list(interval_models),
+        interval_mixed=_interval_mixed(fold_mixed, model_folds, len(interval_models)),
         rows=dict(rows or {}),
         held_out=held_out_positions(
             result.patient_folds, model_folds, len(interval_models), _sites(cohort)
         ),
     )
+
+
+def _interval_mixed(
+    fold_mixed: Mapping[str, dict[str, Any]] | None, model_folds: Sequence[Any], n_models: int
+) -> list[dict[str, Any]]:
+    """The mixed-model fits of each of the ``n_models`` fold models, in their order; empty
+    without that stage (or fold models that do not match the folds)."""
+    if not fold_mixed or not n_models or len(model_folds) != n_models:
+        return []
+    if any(str(k) not in fold_mixed for k in model_folds):
+        return []
+    return [fold_mixed[str(k)] for k in model_folds]
 
 
 def _sites(cohort: Cohort) -> dict[str, str | None]:

@@ -310,6 +310,7 @@ def stack_pipeline(
         lookback_days=lookback_days,
         interval_models=fold_stacks(result, bases),
         model_folds=[f["fold"] for f in bases[0].fold_metrics],
+        fold_mixed=bases[0].fold_mixed,
     )
 
 

@@ -193,3 +193,39 @@ def test_a_marker_or_covariate_the_cohort_does_not_declare_is_refused(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         training_rows(cohort, replace(CONFIG, **change))
+
+
+@pytest.mark.parametrize("models", [("cox",), ("cox", "baseline", "stack")])
+def test_a_training_patient_is_served_the_risk_their_fold_model_was_validated_with(
+    cohort: Cohort, tmp_path: Path, models: tuple[str, ...]
+) -> None:
+    """Cross-fitting with the mixed-model stage: a training patient's served risk after a
+    draw is the out-of-fold risk the alarm's threshold was chosen on, to rounding — their
+    fold model, reading the mixed-model columns of its own fold's fits (fitted without
+    them), not the packaged fits that saw their draws."""
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    config = replace(CONFIG, models=list(models))
+    trained = train(cohort, config, tracking_uri=uri, experiment="crossfit")
+    result = next(r for r in trained.results if r.name == models[-1])
+    pipeline = result.pipeline
+    assert pipeline is not None and result.oof_draws is not None
+    assert len(pipeline.interval_mixed) == len(pipeline.interval_models) == 3
+    draws = result.oof_draws
+    served, packaged_fits = [], []
+    for pid in [str(p) for p in cohort.patients[PATIENT_ID].iloc[:12]]:
+        history = history_from_cohort(cohort, pid)
+        index = pd.Timestamp(history.patient.index_date)
+        mine = draws[draws[PATIENT_ID].astype(str) == pid]
+        for day, oof in zip(mine["landmark_day"].iloc[:3], mine["oof_risk"].iloc[:3], strict=True):
+            at = history.model_copy(
+                update={"as_of": (index + pd.Timedelta(days=float(day))).date().isoformat()}
+            )
+            doc = pipeline.assess(at)
+            assert doc["cross_fitted"] is True
+            served.append((doc["risk"]["365"], oof))
+            old = replace(pipeline, interval_mixed=[]).assess(at)  # the packaged fits' columns
+            packaged_fits.append((old["risk"]["365"], oof))
+    assert len(served) >= 20
+    assert max(abs(s - o) for s, o in served) <= 5e-5  # the rounding to 4 decimals
+    # the check has teeth: read with the packaged fits, the risks move off the OOF ones
+    assert max(abs(s - o) for s, o in packaged_fits) > 5e-4
