@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from serving import auth
 from serving.auth import revoke_key, token_hash
-from serving.store import ApiKey, AuditEvent, Store
+from serving.store import ApiKey, AuditEvent, Store, utcnow
 from tests.serving.conftest import Api, draw
 
 PATIENT_ROUTES = [
@@ -43,6 +44,41 @@ def test_a_revoked_key_answers_401(api: Api, store: Store) -> None:
     r = api.researcher.get("/v1/model")
     assert r.status_code == 401
     assert "revoked" in r.json()["detail"]
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_key_revoked_by_another_process_is_refused_within_the_cache_time(
+    api: Api, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Valid keys are remembered for ``KEY_CACHE_SECONDS`` (the lookup was a sixteenth of a
+    worker's CPU): a revocation this process did not make — another worker, a replica, the
+    CLI — is seen once that time is up; unknown keys are never remembered."""
+    clock = Clock()
+    monkeypatch.setattr(auth, "time", clock)
+    auth.forget_keys()
+    assert api.researcher.get("/v1/model").status_code == 200  # looked up, then remembered
+    with store.writing() as s:  # revoked behind this process's back
+        s.execute(
+            update(ApiKey)
+            .where(ApiKey.id == api.keys.ids["researcher"])
+            .values(revoked_at=utcnow())
+        )
+    clock.now += auth.KEY_CACHE_SECONDS - 0.01
+    assert api.researcher.get("/v1/model").status_code == 200  # still within the cache time
+    clock.now += 0.02
+    r = api.researcher.get("/v1/model")
+    assert r.status_code == 401 and "revoked" in r.json()["detail"]
+    assert api.client("ctc_not-a-real-key").get("/v1/model").status_code == 401
+    assert [k for k in auth._valid_keys if k[1] == token_hash("ctc_not-a-real-key")] == []
 
 
 def test_a_key_outside_its_role_answers_403_and_is_audited(api: Api, store: Store) -> None:
