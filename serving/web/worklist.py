@@ -2,8 +2,14 @@
 
 Each row is the patient's latest assessment (risk at the alarm horizon, band, alarm,
 recommendation, next scan), last draw and last scan, sorted by what needs action first:
-an alarm that brings the scan forward, then an overdue scan, then the highest risk. Only
-the page asked for leaves the database, so a site of thousands costs one indexed pass.
+an alarm whose scan should come sooner than booked (brought forward, or already overdue
+today), then an overdue scan, then the highest risk. Only the page asked for leaves the
+database, so a site of thousands costs one indexed pass.
+
+The recommendation was issued with the assessment, on the day of the draw; the worklist is
+read today. A scan booked then and overdue now is said as it stands today: "scan now" for a
+patient in alarm (whatever the draw-day recommendation said), "book the overdue scan" for
+anyone else.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from typing import Any
 from sqlalchemy import Select, String, and_, case, cast, func, literal, or_, select
 
 from serving.store import Assessment, Draw, Imaging, Outcome, Patient, Store
+from serving.web.render import recommendation
 
 PAGE_SIZE = 50
 BANDS = ("high", "intermediate", "low")
@@ -120,7 +127,7 @@ def _statement(site_id: str, q: Query, today: date) -> Select[Any]:
     # a scan recorded on or after the date the assessment planned means it took place
     done = and_(w.c.last_scan.is_not(None), cast(w.c.last_scan, String) >= w.c.next_scan)
     overdue = and_(w.c.next_scan.is_not(None), w.c.next_scan < today.isoformat(), ~done)
-    alarm_first = and_(w.c.alarm.is_(True), w.c.recommendation == BRING_FORWARD)
+    alarm_first = and_(w.c.alarm.is_(True), or_(w.c.recommendation == BRING_FORWARD, overdue))
     priority = case((alarm_first, 0), (overdue, 1), else_=2)
     return select(
         w,
@@ -137,5 +144,19 @@ def _row(r: dict[str, Any], today: date) -> dict[str, Any]:
         and r["last_scan"] is not None
         and r["last_scan"].isoformat() >= r["next_scan"]
     )
-    r["bring_forward"] = bool(r["alarm"]) and r["recommendation"] == BRING_FORWARD
+    r["bring_forward"] = bool(r["alarm"]) and (r["recommendation"] == BRING_FORWARD or r["overdue"])
+    r["action"] = _action(r)
     return r
+
+
+SCAN_NOW = "Scan now: booked scan overdue"
+BOOK_OVERDUE = "Book the overdue scan"
+
+
+def _action(r: dict[str, Any]) -> str | None:
+    """What to do today: the draw-day recommendation, unless the booked scan is overdue."""
+    if r["recommendation"] is None:
+        return None
+    if r["overdue"]:
+        return SCAN_NOW if r["alarm"] else BOOK_OVERDUE
+    return recommendation(r["recommendation"])

@@ -169,20 +169,31 @@ def test_the_worklist_puts_alarms_first_then_overdue_scans_then_risk(
     page = signed_in.client.get("/")
     assert page.status_code == 200
     order = re.findall(r'href="/patients/(p-\d{3})"', page.text)
+
+    def overdue(p: str) -> bool:  # booked in 2024, read today; p-002's is booked in 2099
+        return assessments[p]["imaging"]["next_imaging_date"] < "2099"
+
+    def forward(p: str) -> bool:
+        return assessments[p]["imaging"]["recommendation"] == "bring_imaging_forward"
+
+    # an alarm whose scan should come sooner (brought forward, or overdue by now) first
     expected = sorted(
         assessments,
         key=lambda p: (
-            0
-            if assessments[p]["alarm"]
-            and assessments[p]["imaging"]["recommendation"] == "bring_imaging_forward"
-            else 1
-            if assessments[p]["imaging"]["next_imaging_date"] < "2099"
-            else 2,
+            0 if assessments[p]["alarm"] and (forward(p) or overdue(p)) else 1 if overdue(p) else 2,
             -assessments[p]["risk"]["365"],
         ),
     )
     assert order == expected
-    assert page.text.count(">overdue<") == 2  # p-002's scan is booked in 2099
+    assert page.text.count(">overdue<") == 2
+    # what to do today, not what the draw-day recommendation said then
+    in_alarm = [p for p in assessments if overdue(p) and assessments[p]["alarm"]]
+    assert in_alarm, "the test needs an alarm whose booked scan is overdue"
+    assert page.text.count("Scan now: booked scan overdue") == len(in_alarm)
+    assert page.text.count("Book the overdue scan") == 2 - len(in_alarm)
+    assert page.text.count('class="row-alarm"') == len(in_alarm) + sum(
+        1 for p in assessments if assessments[p]["alarm"] and forward(p) and not overdue(p)
+    )
 
 
 def test_the_worklist_filters_by_band_searches_ids_and_pages(
