@@ -215,6 +215,7 @@ async def _patient_response(
         patient_id=patient_id,
         assessments=assessments,
         latest=assessments[-1] if assessments else None,
+        scan_overdue=scan_overdue(record, assessments[-1] if assessments else None, date.today()),
         figure=timeline.figure(record, assessments, manifest),
         manifest=manifest,
         units=forms.marker_units(manifest) if manifest else {},
@@ -228,6 +229,17 @@ async def _patient_response(
         idem=uuid.uuid4().hex,
         saved=SAVED.get(request.query_params.get("saved", "")),
     )
+
+
+def scan_overdue(record: dict[str, Any], latest: dict[str, Any] | None, today: date) -> str | None:
+    """The date of the scan the latest assessment planned, if it is past today and no scan
+    was recorded on or after it (as the worklist marks it); else None."""
+    due = (latest or {}).get("imaging", {}).get("next_imaging_date")
+    if not due or due >= today.isoformat():
+        return None
+    if any(str(i.get("date") or "") >= due for i in record.get("imaging", [])):
+        return None
+    return str(due)
 
 
 def _new(name: str, **values: str) -> forms.Form:

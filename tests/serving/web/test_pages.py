@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from sqlalchemy import func, select
 
 from serving.auth import revoke_key
 from serving.store import Assessment, AuditEvent, Draw, Patient, Store
+from serving.web.pages import scan_overdue
 from tests.serving.conftest import PATIENT, Api, Keys, Server, draw
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -335,3 +337,37 @@ def test_plotly_is_served_from_the_package_and_pages_forbid_other_origins(
     assert page.headers["cache-control"] == "no-store"
     assert "default-src 'self'" in page.headers["content-security-policy"]
     assert '<script src="/static/plotly.min.js">' in page.text
+
+
+def test_the_patient_page_says_today_when_the_booked_scan_is_overdue(
+    signed_in: Browser, api: Api, patient: dict[str, Any]
+) -> None:
+    """The latest assessment's recommendation is the draw day's; the page adds what stands
+    today when the scan planned then is past and none was recorded since."""
+    r = api.clinician.post("/v1/patients/p-0042/draws", json=draw("2024-03-01"))
+    assert r.status_code == 201, r.text
+    due = r.json()["imaging"]["next_imaging_date"]
+    page = html.unescape(signed_in.client.get("/patients/p-0042").text)
+    assert f"Today: the scan due {due} is overdue" in page
+    scan = {"date": due, "modality": "CT", "finding": "no_evidence"}
+    assert api.clinician.post("/v1/patients/p-0042/imaging", json=scan).status_code == 201
+    assert "is overdue" not in signed_in.client.get("/patients/p-0042").text
+
+
+@pytest.mark.parametrize(
+    ("due", "scans", "expected"),
+    [
+        ("2026-01-10", [], "2026-01-10"),
+        ("2026-01-10", [{"date": "2025-12-01"}], "2026-01-10"),  # an older scan
+        ("2026-01-10", [{"date": "2026-01-10"}], None),  # done on the day
+        ("2026-03-01", [], None),  # not due yet
+        ("2026-02-01", [], None),  # due today
+        (None, [], None),  # no schedule
+    ],
+)
+def test_a_scan_is_overdue_when_past_and_not_done(
+    due: str | None, scans: list[dict[str, str]], expected: str | None
+) -> None:
+    latest = {"imaging": {"next_imaging_date": due}}
+    assert scan_overdue({"imaging": scans}, latest, date(2026, 2, 1)) == expected
+    assert scan_overdue({"imaging": scans}, None, date(2026, 2, 1)) is None
