@@ -366,8 +366,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         (days and findings, as in ``LandmarkInput.imaging``) matter only with ``scans_``.
         """
         check_is_fitted(self, "feature_names_out_")
-        lookup = {code: j for j, code in enumerate(self.markers_)}
-        marker_codes = np.fromiter((lookup.get(m, -1) for m in marker), np.int64, len(marker))
+        marker_codes = self._marker_codes(marker)
         day, value = np.asarray(day, dtype=float), np.asarray(value, dtype=float)
         below = np.asarray(below, dtype=bool)
         landmark_day = check_day(landmark_day, "landmark_day")
@@ -411,8 +410,7 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         other fits of the same markers (``mixed_`` of this featuriser refitted on a CV
         fold's training patients): name -> value."""
         check_is_fitted(self, "feature_names_out_")
-        lookup = {code: j for j, code in enumerate(self.markers_)}
-        marker_codes = np.fromiter((lookup.get(m, -1) for m in marker), np.int64, len(marker))
+        marker_codes = self._marker_codes(marker)
         columns = self._columns(
             codes=np.zeros(len(day), dtype=np.int64),
             marker_codes=marker_codes,
@@ -426,6 +424,11 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
             mixed=fits,
         )
         return {name: float(columns[name][0]) for name in self.mixed_names()}
+
+    def _marker_codes(self, marker: np.ndarray) -> np.ndarray:
+        """Each value's marker as its position in ``markers_`` (−1: a marker not modelled)."""
+        lookup = {code: j for j, code in enumerate(self.markers_)}
+        return np.fromiter((lookup.get(m, -1) for m in marker), np.int64, len(marker))
 
     def _summaries_at(
         self,

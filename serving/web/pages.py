@@ -28,7 +28,7 @@ from serving.store import Store
 from serving.web import forms, session, timeline
 from serving.web.record import patient_view
 from serving.web.render import page
-from serving.web.worklist import BANDS, Query, worklist
+from serving.web.worklist import BANDS, Query, scan_done, worklist
 
 router = APIRouter(include_in_schema=False)
 
@@ -237,9 +237,8 @@ def scan_overdue(record: dict[str, Any], latest: dict[str, Any] | None, today: d
     due = (latest or {}).get("imaging", {}).get("next_imaging_date")
     if not due or due >= today.isoformat():
         return None
-    if any(str(i.get("date") or "") >= due for i in record.get("imaging", [])):
-        return None
-    return str(due)
+    scans = [date.fromisoformat(str(i["date"])) for i in record.get("imaging", []) if i.get("date")]
+    return None if scan_done(due, max(scans, default=None)) else str(due)
 
 
 def _new(name: str, **values: str) -> forms.Form:

@@ -125,6 +125,7 @@ def _statement(site_id: str, q: Query, today: date) -> Select[Any]:
         )
     w = cur.cte("worklist").prefix_with("MATERIALIZED")
     # a scan recorded on or after the date the assessment planned means it took place
+    # (``scan_done`` for one patient)
     done = and_(w.c.last_scan.is_not(None), cast(w.c.last_scan, String) >= w.c.next_scan)
     overdue = and_(w.c.next_scan.is_not(None), w.c.next_scan < today.isoformat(), ~done)
     alarm_first = and_(w.c.alarm.is_(True), or_(w.c.recommendation == BRING_FORWARD, overdue))
@@ -132,6 +133,7 @@ def _statement(site_id: str, q: Query, today: date) -> Select[Any]:
     return select(
         w,
         case((overdue, literal(True)), else_=literal(False)).label("overdue"),
+        case((alarm_first, literal(True)), else_=literal(False)).label("alarm_first"),
         func.count().over().label("total"),
     ).order_by(priority, w.c.risk.desc().nulls_last(), w.c.patient_id)
 
@@ -139,14 +141,14 @@ def _statement(site_id: str, q: Query, today: date) -> Select[Any]:
 def _row(r: dict[str, Any], today: date) -> dict[str, Any]:
     last = r["last_draw"]
     r["days_since_draw"] = None if last is None else (today - last).days
-    r["scan_done"] = (
-        r["next_scan"] is not None
-        and r["last_scan"] is not None
-        and r["last_scan"].isoformat() >= r["next_scan"]
-    )
-    r["bring_forward"] = bool(r["alarm"]) and (r["recommendation"] == BRING_FORWARD or r["overdue"])
+    r["scan_done"] = scan_done(r["next_scan"], r["last_scan"])
     r["action"] = _action(r)
     return r
+
+
+def scan_done(next_scan: str | None, last_scan: date | None) -> bool:
+    """Whether the scan planned for ``next_scan`` took place: one recorded on or after it."""
+    return next_scan is not None and last_scan is not None and last_scan.isoformat() >= next_scan
 
 
 SCAN_NOW = "Scan now: booked scan overdue"
