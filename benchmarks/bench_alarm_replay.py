@@ -116,10 +116,13 @@ def prepare(a: argparse.Namespace, work: Path, env: dict[str, str]) -> dict[str,
     train = ["train", str(work / "train"), "--folds", str(a.folds), "--register", "--json"]
     train += ["--models", a.models] if a.models else []
     train += ["--features", a.features] if getattr(a, "features", None) else []
+    train += ["--bootstrap", str(a.bootstrap)] if getattr(a, "bootstrap", None) is not None else []
     train += ["--tracking-uri", tracking_uri(work), "--experiment", "replay"]
     print(f"training: ctcmon {' '.join(train)}", flush=True)
     out, done["train_seconds"], done["train_cpu_seconds"] = run_cli(train, work, env)
     done["train"] = json.loads(out)
+    # the largest resident set of any child so far: the training run's (simulating is smaller)
+    done["train_peak_rss_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     done["train_load_average"] = os.getloadavg()
     print(
         f"  trained in {done['train_seconds']:.0f} s wall, {done['train_cpu_seconds']:.0f} s CPU "

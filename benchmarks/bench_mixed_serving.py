@@ -48,7 +48,7 @@ def main() -> None:
         store.migrate()
         _, token = create_key(store, "clinician", body["patient"].get("site_id") or "site-a")
         store.dispose()
-        lines, _, _ = in_process(holder, db, token, body, args.requests)
+        lines, *_ = in_process(holder, db, token, body, args.requests)
         n_features = len(holder.current.pipeline.featurizer.get_feature_names_out())
         print(f"--features {features} ({n_features} features, 20 draws):")
         for line in lines:

@@ -129,7 +129,7 @@ def main() -> None:
         store.migrate()
         _, token = create_key(store, "clinician", body["patient"].get("site_id") or "site-a")
         store.dispose()
-        lines, _, _ = in_process(holder, db, token, body, args.requests)
+        lines, *_ = in_process(holder, db, token, body, args.requests)
         lines.append(cpu_per_assessment(pipeline, body, args.requests))
         if pipeline.interval_models:
             lines += interval_price(pipeline, body, args.requests)
