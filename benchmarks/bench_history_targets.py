@@ -2,7 +2,7 @@
 
     nice python benchmarks/bench_history_targets.py [--workdir DIR] [--train-patients 3000]
         [--holdout-patients 1000] [--holdout-seed 2] [--k 1000] [--min-ess 50]
-        [--requests 500] [--workers 2] [--concurrency 12]
+        [--requests 500] [--workers 2] [--concurrency 12] [--bootstrap N]
 
 1. **Training**: ``ctcmon simulate`` 3,000 training patients (seed 1) and ``ctcmon train
    --folds 5 --register --features mixed`` with the default model list (every model, the
@@ -190,9 +190,12 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=12)
     p.add_argument("--boot", type=int, default=1000, help="patient-bootstrap resamples")
+    p.add_argument(
+        "--bootstrap", type=int, help="ctcmon train --bootstrap (default: ctcmon train's own)"
+    )
     a = p.parse_args()
     # what prepare() and the replay read besides the above
-    a.features, a.models, a.reuse, a.bootstrap = "mixed", None, False, None
+    a.features, a.models, a.reuse = "mixed", None, False
     a.time_limit, a.max_errors, a.specificity = 3600.0, 50, 0.9
     work = (a.workdir or Path(tempfile.mkdtemp(prefix="bench-targets-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
