@@ -71,7 +71,29 @@ def scored_points(holdout: Any) -> tuple[pd.DataFrame, pd.DataFrame]:
     return draws.reset_index(drop=True), table
 
 
-def auc_figures(table: pd.DataFrame, model: np.ndarray, bound: np.ndarray) -> dict[str, Any]:
+def ratio_interval(
+    table: pd.DataFrame, model: np.ndarray, bound: np.ndarray, n_boot: int, seed: int = 0
+) -> tuple[float, float]:
+    """95% patient-bootstrap interval of the mean-AUC ratio: held-out patients resampled
+    with replacement (all of a patient's landmark rows together), model and bound on the
+    same resample, the ratio's 2.5% and 97.5% percentiles."""
+    codes, uniques = pd.factorize(table[PATIENT_ID])
+    rows_of = pd.Series(np.arange(len(table))).groupby(codes).apply(np.asarray).tolist()
+    rng = np.random.default_rng(seed)
+    ratios = []
+    for _ in range(n_boot):
+        idx = np.concatenate([rows_of[i] for i in rng.integers(0, len(uniques), len(uniques))])
+        t = table.iloc[idx].reset_index(drop=True)
+        m = landmark_metrics(t, model[idx], None, HORIZON, scores=("auc",))["auc"]
+        b = landmark_metrics(t, bound[idx], None, HORIZON, scores=("auc",))["auc"]
+        ratios.append(m / b)
+    low, high = np.nanpercentile(ratios, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def auc_figures(
+    table: pd.DataFrame, model: np.ndarray, bound: np.ndarray, n_boot: int = 0
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     rows = []
     for name, risk in (("model", model), ("bound", bound)):
@@ -87,6 +109,8 @@ def auc_figures(table: pd.DataFrame, model: np.ndarray, bound: np.ndarray) -> di
     out["by_landmark"] = by.reset_index().to_dict(orient="list")
     out["ratio"] = out["model_auc"] / out["bound_auc"]
     out["ratio_unweighted"] = out["model_auc_unweighted"] / out["bound_auc_unweighted"]
+    if n_boot > 1:
+        out["ratio_low"], out["ratio_high"] = ratio_interval(table, model, bound, n_boot)
     print("\ntime-dependent AUC, event within 365 days of the landmark (held-out cohort)")
     print(by.to_string(float_format=lambda v: f"{v:.4f}"))
     print(
@@ -95,6 +119,11 @@ def auc_figures(table: pd.DataFrame, model: np.ndarray, bound: np.ndarray) -> di
         f"(unweighted: {out['model_auc_unweighted']:.4f} / {out['bound_auc_unweighted']:.4f}"
         f" = {out['ratio_unweighted']:.4f}; target >= 0.975)"
     )
+    if n_boot > 1:
+        print(
+            f"ratio 95% CI {out['ratio_low']:.4f}-{out['ratio_high']:.4f} "
+            f"({n_boot} patient-bootstrap resamples)"
+        )
     return out
 
 
@@ -207,8 +236,10 @@ def evaluate(
     k: int,
     min_ess: float,
     cache: Path | None = None,
+    n_boot: int = 0,
 ) -> dict[str, Any]:
-    """Model and bound on one held-out cohort: AUC per landmark, alarm, calibration."""
+    """Model and bound on one held-out cohort: AUC per landmark (with ``n_boot``, the mean
+    AUC ratio's patient-bootstrap CI), alarm, calibration."""
     out: dict[str, Any] = {}
     draws, table = scored_points(holdout)
     started = time.perf_counter()
@@ -249,7 +280,7 @@ def evaluate(
     )
     bound_draws = draws.merge(bound, on=key, how="left")[BOUND_RISK].to_numpy(float)
     bound_lm = table[key].merge(bound, on=key, how="left")[BOUND_RISK].to_numpy(float)
-    out["auc"] = auc_figures(table, model_lm.to_numpy(float), bound_lm)
+    out["auc"] = auc_figures(table, model_lm.to_numpy(float), bound_lm, n_boot)
     out["alarm"] = alarm_figures(draws, model_draws.to_numpy(float), bound_draws, holdout, pipe)
     out["calibration"] = calibration_figures(
         draws, model_draws.to_numpy(float), bound_draws, holdout

@@ -190,6 +190,7 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--concurrency", type=int, default=12)
     p.add_argument("--boot", type=int, default=1000, help="patient-bootstrap resamples")
+    p.add_argument("--ratio-boot", type=int, default=200, help="resamples for the AUC ratio")
     p.add_argument(
         "--bootstrap", type=int, help="ctcmon train --bootstrap (default: ctcmon train's own)"
     )
@@ -237,7 +238,7 @@ def main() -> None:
         print(f"\n===== {name} process, held out", flush=True)
         caches[name] = work / f"bound-{name}.csv"
         caches[name].unlink(missing_ok=True)
-        fig[name] = evaluate(cohort, params, pipe, a.k, a.min_ess, caches[name])
+        fig[name] = evaluate(cohort, params, pipe, a.k, a.min_ess, caches[name], a.ratio_boot)
     bound = pd.read_csv(caches["reference"], dtype={PATIENT_ID: str})
 
     # 3. the served alarm, every held-out draw through the running service
@@ -314,26 +315,30 @@ def target_rows(fig: dict[str, Any]) -> list[dict[str, Any]]:
         row(
             "same process: mean AUC 90-540 d / bound",
             ">= 0.975",
-            f"{ref['ratio']:.4f} ({ref['model_auc']:.4f} / {ref['bound_auc']:.4f})",
+            f"{ref['ratio']:.4f} ({ref['model_auc']:.4f} / {ref['bound_auc']:.4f}; "
+            f"CI {ref.get('ratio_low', np.nan):.3f}-{ref.get('ratio_high', np.nan):.3f})",
             ref["ratio"] >= 0.975,
         ),
         row(
             "shifted process: mean AUC / bound",
             ">= 0.96",
-            f"{shifted['ratio']:.4f} ({shifted['model_auc']:.4f} / {shifted['bound_auc']:.4f})",
+            f"{shifted['ratio']:.4f} ({shifted['model_auc']:.4f} / {shifted['bound_auc']:.4f}; "
+            f"CI {shifted.get('ratio_low', np.nan):.3f}-{shifted.get('ratio_high', np.nan):.3f})",
             shifted["ratio"] >= 0.96,
         ),
         row(
             "served alarm: sensitivity / bound's at its specificity",
             ">= 0.90",
-            f"{served['sensitivity_ratio']:.3f} ({issued['sensitivity']:.3f} / "
-            f"{bound['sensitivity']:.3f} at {issued['patient_specificity']:.3f})",
+            f"{served['sensitivity_ratio']:.3f} ({issued['sensitivity']:.3f} "
+            f"[{issued['sensitivity_low']:.3f}-{issued['sensitivity_high']:.3f}] / "
+            f"{bound['sensitivity']:.3f} at specificity {issued['patient_specificity']:.3f})",
             served["sensitivity_ratio"] >= 0.90,
         ),
         row(
             "served alarm: median lead, days",
             ">= 125",
-            f"{issued['median_lead_days']:g} (bound {bound['median_lead_days']:g})",
+            f"{issued['median_lead_days']:g} [{issued['median_lead_days_low']:g}-"
+            f"{issued['median_lead_days_high']:g}] (bound {bound['median_lead_days']:g})",
             (issued["median_lead_days"] or 0) >= 125,
         ),
         row(
