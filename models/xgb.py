@@ -14,8 +14,7 @@ from typing import Any, ClassVar, cast
 
 import numpy as np
 import xgboost as xgb
-from scipy.special import expit
-from scipy.stats import norm
+from scipy.special import expit, ndtr
 
 from models.base import MIN_TIME_DAYS, FloatArray, ProportionalHazardsModel, SurvivalModel
 from models.flat_trees import Cached, FlatTrees, leaves_together
@@ -322,7 +321,8 @@ class BoosterTrees:
 def aft_survival(z: FloatArray, distribution: str) -> FloatArray:
     """1 − F(z) for XGBoost's AFT error distributions (``extreme``: F = 1 − exp(−eᶻ))."""
     if distribution == "normal":
-        return np.asarray(norm.sf(z), dtype=float)
+        # ndtr(−z) is norm.sf(z) without scipy.stats' per-call overhead (28 µs against 0.5)
+        return np.asarray(ndtr(-z), dtype=float)
     if distribution == "logistic":
         return np.asarray(expit(-z), dtype=float)
     with np.errstate(over="ignore"):  # exp(large z) = inf gives S = 0, as it should
