@@ -365,6 +365,15 @@ def target_rows(fig: dict[str, Any]) -> list[dict[str, Any]]:
             (issued["median_lead_days"] or 0) >= 125,
         ),
         row(
+            "served alarm: patient specificity, stated -> met",
+            "(as stated)",
+            f"{fig['stated']['patient_specificity']:.3f} -> {issued['patient_specificity']:.3f} "
+            f"[{issued['patient_specificity_low']:.3f}-{issued['patient_specificity_high']:.3f}]",
+            issued["patient_specificity_low"]
+            <= fig["stated"]["patient_specificity"]
+            <= issued["patient_specificity_high"],
+        ),
+        row(
             "pbcseq: mean AUC at s+3y, cox blup",
             ">= 0.880",
             f"{cox['mean_auc']:.4f} (R {np.mean(R_TWO_STAGE_AUC):.3f})",
