@@ -44,7 +44,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,26 @@ def courses(cohort: Any) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+@contextmanager
+def serving(
+    a: argparse.Namespace, work: Path, env: dict[str, str], course_list: list[dict[str, Any]]
+) -> Iterator[tuple[str, dict[str, str], dict[str, Any]]]:
+    """``ctcmon serve --workers a.workers`` on a free loopback port, with a clinician key per
+    site of ``course_list``: (base URL, site -> key, what ``GET /v1/model`` states); stopped
+    on leaving. Add keys for other sites to the dict while it runs."""
+    sites = sorted({str(c["patient"].get("site_id") or "") for c in course_list})
+    tokens = {s: create_key_cli("clinician", s or "replay", env) for s in sites}
+    port = free_port()
+    server = ctcmon_serve(port, a.workers, env, log=work / "serve.log")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(f"{base}/health", server)
+        auth = {"Authorization": f"Bearer {tokens[sites[0]]}"}
+        yield base, tokens, httpx.get(f"{base}/v1/model", headers=auth, timeout=30).json()
+    finally:
+        stop(server)
 
 
 def replay(
@@ -577,15 +599,7 @@ def main() -> None:
 
     holdout = load_cohort(work / "holdout")
     course_list = courses(holdout)
-    sites = sorted({str(c["patient"].get("site_id") or "") for c in course_list})
-    tokens = {s: create_key_cli("clinician", s or "replay", env) for s in sites}
-    port = free_port()
-    server = ctcmon_serve(port, a.workers, env, log=work / "serve.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/health", server)
-        auth = {"Authorization": f"Bearer {tokens[sites[0]]}"}
-        fig["model"] = httpx.get(f"{base}/v1/model", headers=auth, timeout=30).json()
+    with serving(a, work, env, course_list) as (base, tokens, fig["model"]):
         n_draws = sum(len(c["draws"]) for c in course_list)
         print(
             f"serving {fig['model']['algorithm']} v{fig['model']['version']}; replaying "
@@ -597,12 +611,10 @@ def main() -> None:
         if a.training_patients > 0:
             trained = load_cohort(work / "train")
             train_courses = courses(trained)[: a.training_patients]
-            for s in {str(c["patient"].get("site_id") or "") for c in train_courses} - set(sites):
+            for s in {str(c["patient"].get("site_id") or "") for c in train_courses} - set(tokens):
                 tokens[s] = create_key_cli("clinician", s or "replay", env)
             print(f"replaying {len(train_courses):,} training patients ...", flush=True)
             train_frame, fig["training_replay"] = replay(base, tokens, train_courses, a)
-    finally:
-        stop(server)
     print(
         f"  {fig['replay']['requests']:,} assessments in {fig['replay']['wall_seconds']:.0f} s "
         f"({fig['replay']['requests_per_second']:.0f}/s), errors {fig['replay']['errors']}, "

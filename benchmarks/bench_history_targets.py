@@ -50,8 +50,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _replay_report import load
-from _service import create_key_cli, ctcmon_env, ctcmon_serve, free_port, stop, wait_http
-from bench_alarm_replay import _clean, alarm_figures, courses, prepare, replay, tracking_uri
+from _service import ctcmon_env
+from bench_alarm_replay import (
+    _clean,
+    alarm_figures,
+    courses,
+    prepare,
+    replay,
+    serving,
+    tracking_uri,
+)
 from bench_bayes_bound import HORIZON, evaluate, shifted_params
 from bench_serving import CHAMPION, in_process, twenty_draws
 
@@ -248,24 +256,12 @@ def main() -> None:
 
     # 3. the served alarm, every held-out draw through the running service
     course_list = courses(holdout)
-    sites = sorted({str(c["patient"].get("site_id") or "") for c in course_list})
-    tokens = {s: create_key_cli("clinician", s or "replay", env) for s in sites}
-    port = free_port()
-    server = ctcmon_serve(port, a.workers, env, log=work / "serve.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{base}/health", server)
-        import httpx
-
-        auth = {"Authorization": f"Bearer {tokens[sites[0]]}"}
-        fig["model"] = httpx.get(f"{base}/v1/model", headers=auth, timeout=30).json()
+    with serving(a, work, env, course_list) as (base, tokens, fig["model"]):
         n = sum(len(c["draws"]) for c in course_list)
         print(f"\nreplaying {n:,} draws of {len(course_list):,} held-out patients ...", flush=True)
         # the simulator numbers every cohort's patients alike; the service knows the training
         # patients by site and id and would serve them cross-fitted: held-out ids prefixed
         frame, fig["replay"] = replay(base, tokens, course_list, a, prefix="holdout-")
-    finally:
-        stop(server)
     if fig["replay"]["patients_incomplete"]:
         raise SystemExit(f"the replay did not complete: {fig['replay']['first_errors']}")
     print(
