@@ -72,9 +72,6 @@ from cohort.vocabulary import DAY, LANDMARK_DAY, PATIENT_ID, TRUTH_FILE
 from evaluation.bayes_bound import BOUND_RISK
 
 ROOT = Path(__file__).resolve().parents[1]
-PBCSEQ = ROOT / "cohort" / "datasets" / "pbcseq"
-PBC_FOLDS = ROOT / "cohort" / "datasets" / "pbcseq_folds.csv"
-PBC_LANDMARKS = [365.0, 730.0, 1095.0, 1461.0, 1826.0]
 # R's two-stage landmarking with LME BLUPs on the same folds (../shared/datasets/README.md,
 # cohort/datasets/PROVENANCE.md): AUC and Brier at s + 3 y, s = 1..5 y
 R_TWO_STAGE_AUC = [0.907, 0.916, 0.861, 0.870, 0.799]
@@ -141,7 +138,10 @@ def served_vs_batch(frame: pd.DataFrame, holdout: Any, pipe: Any) -> dict[str, A
 
 
 def pbcseq_figures() -> dict[str, Any]:
-    from training.train import TrainConfig, train
+    """pbcseq as the README's command trains it (``bench_mixed.run``), beside R's rows."""
+    from bench_mixed import PBC_FOLDS, PBC_LANDMARKS, PBCSEQ, run
+
+    from training.train import TrainConfig
 
     config = TrainConfig(
         models=["cox", "gbsa", "baseline"],
@@ -154,29 +154,23 @@ def pbcseq_figures() -> dict[str, Any]:
         covariates=["age", "edema"],
         n_boot=0,
     )
-    work = Path(tempfile.mkdtemp(prefix="bench-targets-pbc-"))
-    started = time.perf_counter()
-    res = train(
-        load_cohort(PBCSEQ),
-        config,
-        tracking_uri=f"sqlite:///{(work / 'mlflow.db').as_posix()}",
-        experiment="pbcseq",
-    )
-    out: dict[str, Any] = {"seconds": time.perf_counter() - started, "models": {}}
+    table = run("pbcseq", PBCSEQ, config, Path(tempfile.mkdtemp(prefix="bench-targets-pbc-")))
+    out: dict[str, Any] = {"seconds": float(table["seconds"].iloc[0]), "models": {}}
     print("\npbcseq, shipped folds, R's variables, --features blup: at s + 3 y")
-    for r in res.results:
-        by = r.by_landmark.set_index(LANDMARK_DAY)
-        auc, brier = by["auc"].tolist(), by["brier"].tolist()
-        out["models"][r.name] = {
-            "landmarks": by.index.tolist(),
+    for row in table.to_dict(orient="records"):
+        auc = [row[f"auc@{d:g}"] for d in PBC_LANDMARKS]
+        brier = [row[f"brier@{d:g}"] for d in PBC_LANDMARKS]
+        out["models"][row["model"]] = {
+            "landmarks": PBC_LANDMARKS,
             "auc": auc,
             "brier": brier,
-            "mean_auc": float(np.mean(auc)),
-            "mean_brier": float(np.mean(brier)),
+            "mean_auc": row["auc_mean"],
+            "mean_brier": row["brier_mean"],
         }
         print(
-            f"  {r.name:<9} AUC {' / '.join(f'{v:.3f}' for v in auc)} mean {np.mean(auc):.4f}; "
-            f"Brier {' / '.join(f'{v:.3f}' for v in brier)} mean {np.mean(brier):.4f}"
+            f"  {row['model']:<9} AUC {' / '.join(f'{v:.3f}' for v in auc)} mean "
+            f"{row['auc_mean']:.4f}; Brier {' / '.join(f'{v:.3f}' for v in brier)} mean "
+            f"{row['brier_mean']:.4f}"
         )
     print(
         f"  R two-stage AUC {' / '.join(f'{v:.3f}' for v in R_TWO_STAGE_AUC)} mean "

@@ -50,8 +50,9 @@ def run(
     for r in result.results:
         by = r.by_landmark.set_index("landmark_day")
         row = {"run": label, "model": r.name, "features": config.features}
-        for day in by.index:
-            row[f"auc@{day:g}"] = by.loc[day, "auc"]
+        for score in ("auc", "brier"):
+            for day in by.index:
+                row[f"{score}@{day:g}"] = by.loc[day, score]
         row["auc_mean"] = by["auc"].mean()
         row["brier_mean"] = by["brier"].mean()
         row["seconds"] = seconds
