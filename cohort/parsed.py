@@ -29,7 +29,17 @@ import pandas as pd
 from cohort.cohort import Cohort
 from cohort.manifest import Manifest
 from cohort.records import ImagingRecord, PatientHistory, cell_text
-from cohort.rules import binary, is_level, is_plausible_count, is_value, iso_date, number, within
+from cohort.rules import (
+    binary,
+    is_count_unit,
+    is_level,
+    is_plausible_count,
+    is_value,
+    is_whole,
+    iso_date,
+    number,
+    within,
+)
 from cohort.units import conversion_factor
 from cohort.vocabulary import (
     CRITERIA_VALUES,
@@ -179,14 +189,29 @@ def _quick_measurements(
     rows: list[tuple[float, str, float, str | None]] = []
     seen: set[tuple[str, str, str]] = set()
     dates: dict[str | None, date | None] = {}  # a draw's markers share its date
+    # a marker in a unit: its spec, the factor to its canonical unit, whether it is counted
+    units: dict[tuple[str, str], tuple[Any, float | None, bool]] = {}
     for m in history.measurements:
         when = dates[m.date] if m.date in dates else dates.setdefault(m.date, _date(m.date))
-        spec = manifest.markers.get(m.marker)
+        known = units.get((m.marker, m.unit))
+        if known is None:
+            spec = manifest.markers.get(m.marker)
+            known = units[(m.marker, m.unit)] = (
+                spec,
+                None if spec is None else conversion_factor(m.unit, spec.unit, spec.conversions),
+                spec is not None and is_count_unit(spec.unit),
+            )
+        spec, factor, counted = known
         if when is None or spec is None or not is_value(m.value):
             return None
-        if not is_plausible_count(m.value, m.unit, spec.unit, spec.conversions):
+        # a count whole in its canonical unit passes ``is_plausible_count`` at once
+        whole = factor is not None and is_whole(m.value * factor)
+        if (
+            counted
+            and not whole
+            and not is_plausible_count(m.value, m.unit, spec.unit, spec.conversions)
+        ):
             return None
-        factor = conversion_factor(m.unit, spec.unit, spec.conversions)
         key = (m.date or "", m.marker, m.draw_id or "")
         if factor is None or key in seen or (m.qualifier or None) not in (None, *QUALIFIERS):
             return None

@@ -133,18 +133,18 @@ def is_plausible_count(
     if to_canonical is None:
         return True  # a unit the unit rule refuses
     in_canonical = value * to_canonical
-    if _whole(in_canonical):  # whole in the canonical volume (the usual case)
+    if is_whole(in_canonical):  # whole in the canonical volume (the usual case)
         return True
     volumes = {*(overrides or {})}
     volumes |= {u for (u, to) in KNOWN_CONVERSIONS if to == canonical}
     for other in volumes:
         factor = conversion_factor(other, canonical, overrides)
-        if factor and _whole(in_canonical / factor):
+        if factor and is_whole(in_canonical / factor):
             return True
     return False
 
 
-def _whole(cells: float) -> bool:
+def is_whole(cells: float) -> bool:
     """A whole number of cells, up to float round-off of a unit conversion."""
     return math.isfinite(cells) and abs(cells - round(cells)) <= 1e-9 * max(1.0, abs(cells))
 

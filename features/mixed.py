@@ -225,6 +225,8 @@ def mixed_statistics(
     if lme is None:
         return {s: np.full(len(days), np.nan) for s in MIXED_STATS}
     resid = transformed(tl.value) - _fixed_mean(tl.day, lme.beta)
+    if len(days) == 1:
+        return _one_point(tl, loc, days, resid, lme)
     has_post = loc.has_post
     n = len(days)
     # the BLUP from the draws up to s, and (for the deviation) without the newest one
@@ -243,6 +245,61 @@ def mixed_statistics(
         "mm_n": np.maximum(loc.last - loc.first_post + 1, 0).astype(float),
         "mm_below": gather(tl.below_limit.astype(float), loc.last, has_post),
     }
+
+
+def _one_point(
+    tl: Timeline, loc: Located, days: np.ndarray, resid: np.ndarray, lme: MarkerLME
+) -> dict[str, np.ndarray]:
+    """``mixed_statistics`` at one query point (the service's call), the sums and the 2 × 2
+    algebra on Python floats: the same IEEE operations in the same order as the arrays'
+    (the running sums start from the first row, as ``cumsum`` does; the exponentials stay
+    numpy's), so the same numbers to the last bit, at a tenth of the numpy calls' cost."""
+    first, last = int(loc.first_post[0]), int(loc.last[0])
+    t_rows = [float(d) / DAYS_PER_YEAR for d in tl.day[first : last + 1]]
+    r_rows = [float(r) for r in resid[first : last + 1]]
+    n_full = len(t_rows)
+    full: tuple[float, ...] = (0.0,) * 5
+    prior = full
+    for k, (t, r) in enumerate(zip(t_rows, r_rows, strict=True)):
+        terms = (1.0, t, t * t, r, t * r)
+        prior = full
+        full = terms if k == 0 else tuple(a + b for a, b in zip(full, terms, strict=True))
+    d = lme.cov_re
+    s2 = lme.sigma2
+    b0, b1, _ = _blup_one(full, d, s2)
+    p0, p1, (c0, c1, c2) = _blup_one(prior, d, s2)
+    t_s = float(days[0]) / DAYS_PER_YEAR
+    has_post = n_full > 0
+    out = {
+        "mm_level": _fixed_mean(days, lme.beta) + b0 + b1 * t_s,
+        "mm_slope": np.array([lme.beta[1] + b1]),
+        "mm_n": np.array([float(n_full)]),
+    }
+    if not has_post:
+        return out | {"mm_peb": np.array([np.nan]), "mm_below": np.array([np.nan])}
+    t = t_rows[-1]
+    expected = p0 + p1 * t
+    variance = c0 + 2 * c1 * t + c2 * t * t + s2
+    deviation = (r_rows[-1] - expected) / np.sqrt(np.array([variance]))
+    return out | {"mm_peb": deviation, "mm_below": np.array([float(tl.below_limit[last])])}
+
+
+def _blup_one(
+    sums: tuple[float, ...], d: tuple[tuple[float, float], tuple[float, float]], s2: float
+) -> tuple[float, float, tuple[float, float, float]]:
+    """``_blup`` and ``_posterior_cov`` for one point, on floats (same operations, same
+    order)."""
+    n, st, stt, sr, str_ = sums
+    d00, d01, d11 = float(d[0][0]), float(d[0][1]), float(d[1][1])
+    a00 = 1 + (d00 * n + d01 * st) / s2
+    a01 = (d00 * st + d01 * stt) / s2
+    a10 = (d01 * n + d11 * st) / s2
+    a11 = 1 + (d01 * st + d11 * stt) / s2
+    det = a00 * a11 - a01 * a10
+    c00 = (a11 * d00 - a01 * d01) / det
+    c01 = (a11 * d01 - a01 * d11) / det
+    c11 = (a00 * d11 - a10 * d01) / det
+    return (c00 * sr + c01 * str_) / s2, (c01 * sr + c11 * str_) / s2, (c00, c01, c11)
 
 
 def _fixed_mean(day: np.ndarray, beta: tuple[float, float, float]) -> np.ndarray:

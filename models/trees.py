@@ -130,8 +130,45 @@ class RandomSurvivalForestModel(Cached, SurvivalModel):
 
     def _survival(self, X: FloatArray, times: FloatArray) -> FloatArray:
         forest = self.pipeline_[-1]
-        curves = forest_survival(forest, impute(self.pipeline_[0], X))
+        x = impute(self.pipeline_[0], X)
+        curves = self._walked_survival(x) if len(x) <= WALK_MAX_ROWS else forest_survival(forest, x)
         return np.asarray(step_lookup(forest.unique_times_, curves, times, 1.0), dtype=float)
+
+    def _walked_survival(self, x: FloatArray) -> FloatArray:
+        """``forest_survival`` for a few imputed rows: the trees walked together as flat
+        arrays (``models.flat_trees``), then every tree's leaf curve read from one table and
+        summed in tree order (a running sum, as ``forest_survival`` adds tree by tree: the
+        same numbers to the last bit, tested). On the service's one row: 0.35 ms against
+        1.6 ms for 200 calls of ``tree_.predict`` (measured on the 3,000-patient stack)."""
+        leaf_row, table = self._cached("leaf_curves", self._leaf_curves)
+        n_trees = len(self.pipeline_[-1].estimators_)
+        leaves = leaves_together([self], RandomSurvivalForestModel._flat, [x])[0]
+        curves = table[leaf_row[leaves]].reshape(len(x), n_trees, -1)
+        return np.asarray(np.cumsum(curves, axis=1)[:, -1] / n_trees, dtype=float)
+
+    def _flat(self) -> FlatTrees:
+        flat: FlatTrees = self._cached(
+            "flat_trees",
+            lambda: _flat_of([t.tree_.__getstate__()["nodes"] for t in self._estimators()]),
+        )
+        return flat
+
+    def _leaf_curves(self) -> tuple[np.ndarray, FloatArray]:
+        """Each node's row in a table of the leaves' survival curves (leaves only: half the
+        nodes, ~35 MB for 200 trees of 3,000 patients' rows at 100 grid times)."""
+        values = [t.tree_.value for t in self._estimators()]
+        is_leaf = np.concatenate([t.tree_.children_left < 0 for t in self._estimators()])
+        leaf_row = np.cumsum(is_leaf) - 1
+        table = np.concatenate(
+            [
+                v[t.tree_.children_left < 0, :, 1]
+                for v, t in zip(values, self._estimators(), strict=True)
+            ]
+        )
+        return leaf_row.astype(np.intp), table
+
+    def _estimators(self) -> list[Any]:
+        return list(self.pipeline_[-1].estimators_)
 
     def survival_and_contributions(
         self, x: FloatArray, ref: FloatArray, times: Any
@@ -164,6 +201,9 @@ class RandomSurvivalForestModel(Cached, SurvivalModel):
 # models skip scikit-learn's input checks and per-tree dispatch: the input is the model's own
 # float matrix, and the checks cost more than 150-200 one-row tree walks (tests pin equality)
 FAST_MAX_ROWS = 512
+# Up to this many rows a packaged forest's survival walks its trees as flat arrays (each row
+# × tree a walker); ``tree_.predict`` copies every row's whole node curve per tree instead
+WALK_MAX_ROWS = 64
 
 
 def impute(imputer: SimpleImputer, X: FloatArray) -> FloatArray:
@@ -276,6 +316,19 @@ class ForestAtTimes(Cached, SurvivalModel):
 def _packed(trees: list[np.ndarray], values: list[np.ndarray]) -> dict[str, np.ndarray]:
     """Trees' node records (scikit-learn's ``nodes``) and kept values, end to end: each
     tree's root, the children as global node numbers (−1 at a leaf), features, thresholds."""
+    flat = _flat_of(trees)
+    return {
+        "roots_": flat.roots,
+        "left_": flat.left,
+        "right_": flat.right,
+        "feature_": flat.feature,
+        "threshold_": flat.threshold,
+        "value_": np.concatenate(values),
+    }
+
+
+def _flat_of(trees: list[np.ndarray]) -> FlatTrees:
+    """scikit-learn trees' node records end to end (``FlatTrees.concat``)."""
     flat, _ = FlatTrees.concat(
         [
             FlatTrees(
@@ -288,14 +341,7 @@ def _packed(trees: list[np.ndarray], values: list[np.ndarray]) -> dict[str, np.n
             for nodes in trees
         ]
     )
-    return {
-        "roots_": flat.roots,
-        "left_": flat.left,
-        "right_": flat.right,
-        "feature_": flat.feature,
-        "threshold_": flat.threshold,
-        "value_": np.concatenate(values),
-    }
+    return flat
 
 
 def forest_survival(forest: Any, X: FloatArray) -> FloatArray:

@@ -12,7 +12,7 @@ import xgboost as xgb
 from cohort.vocabulary import LANDMARK_DAY
 from models import SurvivalModel
 from models.base import survival_by_kind
-from models.flat_trees import Cached, leaves_together
+from models.flat_trees import Cached, leaf_sums_together, leaves_together
 from models.stack import StackModel
 from models.trees import ForestAtTimes
 from models.xgb import BoosterTrees, XGBAFTModel, XGBCoxModel
@@ -139,6 +139,20 @@ def test_boosters_walked_as_flat_trees_give_xgboosts_own_margins(fold_stacks, ro
             x.astype(np.float32), predict_type="margin", missing=np.nan
         )
         np.testing.assert_array_equal(trees.margin(leaves, len(x)), expected)
+    # every booster at once, their margins summed in the compiled walk
+    x = np.vstack([rows, rows[:3] * 2])
+    together = leaf_sums_together(
+        models,
+        lambda m: BoosterTrees.of(m.booster_).trees,
+        lambda m: BoosterTrees.of(m.booster_).value,
+        [BoosterTrees.of(m.booster_).base for m in models],
+        [x] * len(models),
+    )
+    for model, margin in zip(models, together, strict=True):
+        expected = model.booster_.inplace_predict(
+            x.astype(np.float32), predict_type="margin", missing=np.nan
+        )
+        np.testing.assert_array_equal(margin, expected)
 
 
 def test_a_booster_it_cannot_reproduce_is_left_to_xgboost(train, rows) -> None:

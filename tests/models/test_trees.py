@@ -9,7 +9,14 @@ import pytest
 from sksurv.ensemble import GradientBoostingSurvivalAnalysis
 
 from models.base import step_lookup
-from models.trees import GradientBoostingModel, RandomSurvivalForestModel, bin_times, impute
+from models.trees import (
+    WALK_MAX_ROWS,
+    GradientBoostingModel,
+    RandomSurvivalForestModel,
+    bin_times,
+    forest_survival,
+    impute,
+)
 
 
 def test_forest_survival_equals_scikit_survivals_curve_at_its_times(fitted, test_data):
@@ -27,6 +34,25 @@ def test_forest_survival_equals_scikit_survivals_curve_at_its_times(fitted, test
     np.testing.assert_allclose(
         model.predict_survival(X.head(1), times), expected[:1, : len(times)], rtol=1e-12
     )
+
+
+def test_the_walked_forest_equals_scikit_learns_tree_by_tree_prediction_bit_for_bit(
+    fitted, test_data
+):
+    """The service's few rows walk the packaged forest's trees as flat arrays; a row on a
+    split's threshold, just below or just above it, goes scikit-learn's way."""
+    model = fitted["rsf"]
+    forest = model.pipeline_[-1]
+    X = impute(model.pipeline_[0], test_data[0].head(30).to_numpy(dtype=float))
+    tree = forest.estimators_[0].tree_
+    inner = np.flatnonzero(tree.children_left >= 0)[:10]
+    on_splits = np.repeat(X[:1], 30, axis=0)
+    for k, (f, c) in enumerate(zip(tree.feature[inner], tree.threshold[inner], strict=True)):
+        c32 = np.float32(c)
+        on_splits[3 * k : 3 * k + 3, f] = [c32, np.nextafter(c32, -1e9), np.nextafter(c32, 1e9)]
+    for x in (X, X[:1], on_splits):
+        np.testing.assert_array_equal(model._walked_survival(x), forest_survival(forest, x))
+    assert len(X) <= WALK_MAX_ROWS  # the path predict_survival takes for these rows
 
 
 def test_a_forest_kept_at_fixed_times_answers_them_exactly_and_is_far_smaller(fitted, test_data):

@@ -107,7 +107,8 @@ def test_aft_refuses_a_non_positive_scale(train):
 
 @pytest.mark.parametrize("name", ["xgb_cox", "xgb_aft"])
 def test_one_row_margins_read_in_place_equal_the_dmatrix_margins(fitted, test_data, name):
-    """The service's one-row path (inplace_predict) gives the batch path's margins, NaN too."""
+    """The service's one-row path (the booster's trees walked as flat arrays) gives the batch
+    path's margins to the last bit, NaN too."""
     model = fitted[name]
     X = test_data[0].head(80).to_numpy(dtype=float).copy()
     X[np.random.default_rng(0).random(X.shape) < 0.2] = np.nan
