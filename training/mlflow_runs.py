@@ -190,6 +190,7 @@ def _requirements() -> list[str]:
         "scikit-learn",
         "scikit-survival",
         "xgboost",
+        "numba",
         "pydantic",
         "lifelines",
     )

@@ -13,8 +13,10 @@ from models.base import to_surv
 from models.breslow import cox_negative_log_likelihood
 from models.cox import (
     CV_STEPS,
+    CV_TOL,
     BaselineModel,
     CoxModel,
+    _path_coefficients,
     inner_splits,
     is_marker_feature,
     linear_margin,
@@ -266,3 +268,37 @@ def test_a_cox_model_pickled_before_the_inner_cv_loads_and_clones(train):
     old.__setstate__(state)
     np.testing.assert_array_equal(old.predict(train[0]), model.predict(train[0]))
     assert clone(old).get_params() == {**model.get_params(), "alpha": "auto"}
+
+
+@pytest.mark.parametrize("fits_up_to", [0, 3, 7, 12])
+def test_a_path_that_overflows_is_cut_at_the_longest_prefix_that_fits(
+    monkeypatch: pytest.MonkeyPatch, fits_up_to: int
+) -> None:
+    """Coxnet raises ArithmeticError when a path overflows at small alphas (tiny or
+    separable data, hard to provoke on purpose): here it does so past ``fits_up_to``
+    alphas. The inner CV keeps the longest prefix that fits — the same columns a fit of
+    that prefix gives — found in a few fits, not one per alpha."""
+    rng = np.random.default_rng(4)
+    design = rng.normal(size=(120, 4))
+    time = np.exp(rng.normal(size=120)) * 300
+    event = rng.random(120) < 0.7
+    top = penalty_path(design, event, time, np.finfo(float).tiny, 0.5)[0]
+    alphas = np.geomspace(top, top * 1e-3, 13)
+    calls: list[int] = []
+
+    class Overflowing(CoxnetSurvivalAnalysis):
+        def fit(self, X, y):  # type: ignore[no-untyped-def]
+            calls.append(len(self.alphas))
+            if len(self.alphas) > fits_up_to:
+                raise ArithmeticError("overflow in the path (simulated)")
+            return super().fit(X, y)
+
+    monkeypatch.setattr("models.cox.CoxnetSurvivalAnalysis", Overflowing)
+    coef = _path_coefficients(design, event, time, alphas, 0.5, 100_000)
+    assert coef.shape[1] <= fits_up_to
+    if fits_up_to:
+        alone = CoxnetSurvivalAnalysis(
+            alphas=alphas[:fits_up_to], l1_ratio=0.5, max_iter=100_000, tol=CV_TOL
+        ).fit(design, to_surv(event, time))
+        np.testing.assert_array_equal(coef, alone.coef_)
+    assert len(calls) <= 5  # the whole path, then a bisection of 13
