@@ -264,10 +264,10 @@ def _one_point(
         terms = (1.0, t, t * t, r, t * r)
         prior = full
         full = terms if k == 0 else tuple(a + b for a, b in zip(full, terms, strict=True))
-    d = lme.cov_re
     s2 = lme.sigma2
-    b0, b1, _ = _blup_one(full, d, s2)
-    p0, p1, (c0, c1, c2) = _blup_one(prior, d, s2)
+    # ``_blup`` on scalars: the same elementwise operations as on the cohort's arrays
+    b0, b1, _ = _blup(full, lme)
+    p0, p1, (c0, c1, c2) = _blup(prior, lme)
     t_s = float(days[0]) / DAYS_PER_YEAR
     has_post = n_full > 0
     out = {
@@ -282,24 +282,6 @@ def _one_point(
     variance = c0 + 2 * c1 * t + c2 * t * t + s2
     deviation = (r_rows[-1] - expected) / np.sqrt(np.array([variance]))
     return out | {"mm_peb": deviation, "mm_below": np.array([float(tl.below_limit[last])])}
-
-
-def _blup_one(
-    sums: tuple[float, ...], d: tuple[tuple[float, float], tuple[float, float]], s2: float
-) -> tuple[float, float, tuple[float, float, float]]:
-    """``_blup`` and ``_posterior_cov`` for one point, on floats (same operations, same
-    order)."""
-    n, st, stt, sr, str_ = sums
-    d00, d01, d11 = float(d[0][0]), float(d[0][1]), float(d[1][1])
-    a00 = 1 + (d00 * n + d01 * st) / s2
-    a01 = (d00 * st + d01 * stt) / s2
-    a10 = (d01 * n + d11 * st) / s2
-    a11 = 1 + (d01 * st + d11 * stt) / s2
-    det = a00 * a11 - a01 * a10
-    c00 = (a11 * d00 - a01 * d01) / det
-    c01 = (a11 * d01 - a01 * d11) / det
-    c11 = (a00 * d11 - a10 * d01) / det
-    return (c00 * sr + c01 * str_) / s2, (c01 * sr + c11 * str_) / s2, (c00, c01, c11)
 
 
 def _fixed_mean(day: np.ndarray, beta: tuple[float, float, float]) -> np.ndarray:
@@ -343,10 +325,9 @@ def _at(running: np.ndarray, column: np.ndarray) -> np.ndarray:
     return np.where(ok[None, :], picked, 0.0)
 
 
-def _blup(
-    sums: tuple[np.ndarray, ...], lme: MarkerLME
-) -> tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """Posterior mean (b0, b1) and covariance (c00, c01, c11) per point from its sums."""
+def _blup(sums: tuple[Any, ...], lme: MarkerLME) -> tuple[Any, Any, tuple[Any, Any, Any]]:
+    """Posterior mean (b0, b1) and covariance (c00, c01, c11) per point from its sums
+    (arrays, one value a point, or a single point's floats: the same operations)."""
     n, st, stt, sr, str_ = sums
     (c00, c01, c11), _ = _posterior_cov(n, st, stt, np.asarray(lme.cov_re), lme.sigma2)
     b0 = (c00 * sr + c01 * str_) / lme.sigma2
