@@ -75,7 +75,7 @@ from features.marker_stats import (
     markers_as_points_statistics,
     stat_names,
 )
-from features.mixed import MIXED_STATS, MarkerLME, fit_lme, mixed_statistics
+from features.mixed import MIXED_STATS, MarkerLME, fit_lme, mixed_statistics, statistics_each
 
 log = logging.getLogger(__name__)
 
@@ -409,21 +409,56 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         """One patient's mixed-model columns at one landmark (as in ``features_at``) with
         other fits of the same markers (``mixed_`` of this featuriser refitted on a CV
         fold's training patients): name -> value."""
+        each = self.mixed_at_each(
+            [fits], day=day, marker=marker, value=value, below=below, landmark_day=landmark_day
+        )
+        return {name: each[0][name] for name in self.mixed_names()}
+
+    def mixed_at_each(
+        self,
+        fits_list: Sequence[Mapping[str, MarkerLME | None]],
+        *,
+        day: np.ndarray,
+        marker: np.ndarray,
+        value: np.ndarray,
+        below: np.ndarray,
+        landmark_day: float,
+        exact: bool = True,
+    ) -> list[dict[str, float]]:
+        """``mixed_at`` for several fits of the same markers (every CV fold's), the patient's
+        draws sorted and located once. ``exact``: for each fits, the numbers of its own
+        ``mixed_at`` call to the last bit (the same functions on the same arrays); else each
+        marker's fits side by side (``statistics_each``: the same to ~1e-12, several times
+        faster), for figures that are not a stated risk."""
         check_is_fitted(self, "feature_names_out_")
-        marker_codes = self._marker_codes(marker)
-        columns = self._columns(
+        days = np.array([check_day(landmark_day, "landmark_day")])
+        rows = np.zeros(1, dtype=np.int64)
+        needed = [m for m in self.markers_ if any(m in fits for fits in fits_list)]
+        coder, timelines = timelines_from_arrays(
             codes=np.zeros(len(day), dtype=np.int64),
-            marker_codes=marker_codes,
+            marker_codes=self._marker_codes(marker),
             day=np.asarray(day, dtype=float),
             value=np.asarray(value, dtype=float),
             below=np.asarray(below, dtype=bool),
-            patients={},
-            rows=np.zeros(1, dtype=np.int64),
-            days=np.array([check_day(landmark_day, "landmark_day")]),
-            mixed_only=True,
-            mixed=fits,
+            markers=list(self.markers_),
+            query_days=days,
+            only=needed,
         )
-        return {name: float(columns[name][0]) for name in self.mixed_names()}
+        out: list[dict[str, float]] = [{} for _ in fits_list]
+        for name in needed:
+            tl = timelines[name]
+            loc = tl.locate(coder, rows, days)
+            lmes = [fits.get(name) for fits in fits_list]
+            if not exact and all(lme is not None for lme in lmes):
+                each = statistics_each(tl, loc, float(days[0]), lmes)  # type: ignore[arg-type]
+                for f, columns in enumerate(out):
+                    columns.update({feature_name(name, k): float(each[k][f]) for k in MIXED_STATS})
+                continue
+            for columns, fits in zip(out, fits_list, strict=True):
+                if name in fits:
+                    stats = mixed_statistics(tl, loc, days, fits[name])
+                    columns.update({feature_name(name, k): float(stats[k][0]) for k in MIXED_STATS})
+        return out
 
     def _marker_codes(self, marker: np.ndarray) -> np.ndarray:
         """Each value's marker as its position in ``markers_`` (−1: a marker not modelled)."""

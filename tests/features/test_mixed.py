@@ -302,6 +302,48 @@ def test_features_at_for_one_patient_equals_the_cohort_transform_bit_for_bit(
             np.testing.assert_array_equal(got, row[names].to_numpy(dtype=float)[0])
 
 
+def test_several_fits_side_by_side_give_each_fit_s_own_numbers(simulated: Cohort) -> None:
+    """``mixed_at_each``: exact, each fits' ``mixed_at`` to the last bit; side by side (the
+    risk interval's fold models), the same to rounding, at landmarks with no post-operative
+    draw yet, one, two and many."""
+    ids = simulated.patients[PATIENT_ID].to_numpy()
+    fits = []
+    for part in (ids[:30], ids[30:], ids[::2]):
+        est = LandmarkFeatures.from_manifest(simulated.manifest, mixed=True)
+        est.fit(
+            LandmarkInput.from_cohort(
+                simulated, pd.DataFrame({PATIENT_ID: part, LANDMARK_DAY: 0.0})
+            )
+        )
+        fits.append(est.mixed_)
+    assert fits[0] != fits[1]
+    m = simulated.measurements
+    n_post = {0: 0, 1: 0, 2: 0, 3: 0}
+    for pid in ids[:12]:
+        mine = m[m[PATIENT_ID] == pid]
+        args = {
+            "day": mine[DAY].to_numpy(),
+            "marker": mine[MARKER].to_numpy(),
+            "value": mine[VALUE].to_numpy(),
+            "below": (mine[QUALIFIER] == "<").to_numpy(),
+        }
+        draw_days = np.sort(mine[DAY].unique())
+        post = draw_days[draw_days >= 0]
+        for k, day in enumerate([0.0, *post[:2], float(draw_days.max())]):
+            n_post[min(k, 3)] += 1
+            exact = est.mixed_at_each(fits, landmark_day=day, **args)
+            quick = est.mixed_at_each(fits, landmark_day=day, exact=False, **args)
+            for f, lmes in enumerate(fits):
+                own = est.mixed_at(lmes, landmark_day=day, **args)
+                assert {k2: exact[f][k2] for k2 in own} == pytest.approx(
+                    own, nan_ok=True, rel=0, abs=0
+                )
+                assert {k2: quick[f][k2] for k2 in own} == pytest.approx(
+                    own, nan_ok=True, rel=1e-9, abs=1e-9
+                )
+    assert min(n_post.values()) >= 10
+
+
 def test_the_fitted_models_travel_with_the_pickled_featurizer(simulated: Cohort) -> None:
     est = LandmarkFeatures.from_manifest(simulated.manifest, mixed=True).fit(
         LandmarkInput.from_cohort(simulated, [0.0])

@@ -229,3 +229,47 @@ def test_a_training_patient_is_served_the_risk_their_fold_model_was_validated_wi
     assert max(abs(s - o) for s, o in served) <= 5e-5  # the rounding to 4 decimals
     # the check has teeth: read with the packaged fits, the risks move off the OOF ones
     assert max(abs(s - o) for s, o in packaged_fits) > 5e-4
+
+
+def test_a_new_patient_s_interval_asks_each_fold_model_with_its_own_fold_s_fits(
+    cohort: Cohort, tmp_path: Path
+) -> None:
+    """The interval is the grouped jackknife of the whole fitted pipeline: each fold model
+    reads the mixed-model columns of its own fold's fits, as it was trained, for a patient
+    the model never saw too; the served risk (the packaged model's) does not move."""
+    from cohort.parsed import quick_parse
+
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').as_posix()}"
+    trained = train(cohort, CONFIG, tracking_uri=uri, experiment="interval")
+    pipeline = trained.results[0].pipeline
+    assert pipeline is not None and len(pipeline.interval_mixed) == 3
+    moved = 0
+    for pid in [str(p) for p in cohort.patients[PATIENT_ID].iloc[:8]]:
+        history = history_from_cohort(cohort, pid)
+        new = history.model_copy(  # not a training patient: no fold model is theirs
+            update={"patient": history.patient.model_copy(update={PATIENT_ID: f"new-{pid}"})}
+        )
+        parsed = quick_parse(new, pipeline.manifest)
+        assert parsed is not None
+        day = float(parsed.day.max())
+        x = pipeline._x_at(parsed, day)
+        rows = pipeline._fold_xs(parsed, day, x, None)
+        assert rows is not None and rows.shape == (3, x.shape[1])
+        for k in range(3):  # one exact mixed_at call per fold, to rounding (side by side)
+            exact = pipeline._fold_row(parsed, day, x, k)[0]
+            np.testing.assert_allclose(rows[k], exact, rtol=1e-9, atol=1e-9, equal_nan=True)
+        # a training patient's own fold row is the exact one, bit for bit (their stated risk)
+        assert np.array_equal(
+            pipeline._fold_xs(parsed, day, x, 1)[1],  # type: ignore[index]
+            pipeline._fold_row(parsed, day, x, 1)[0],
+            equal_nan=True,
+        )
+        # columns other than the mixed-model ones are the packaged row's
+        others = [j for j in range(x.shape[1]) if j not in dict(pipeline._mixed_positions)]
+        assert np.array_equal(rows[:, others], np.repeat(x[:, others], 3, axis=0), equal_nan=True)
+        doc = pipeline.assess(new)
+        assert doc["cross_fitted"] is False
+        packaged = replace(pipeline, interval_mixed=[]).assess(new)
+        assert doc["risk"] == packaged["risk"]
+        moved += doc["risk_interval"] != packaged["risk_interval"]
+    assert moved >= 4  # the check has teeth: the fold fits' columns move the interval
