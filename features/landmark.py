@@ -505,12 +505,10 @@ class LandmarkFeatures(TransformerMixin, BaseEstimator, auto_wrap_output_keys=No
         mixed_only: bool = False,
         scans: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         summaries: bool = True,
-        mixed: Mapping[str, MarkerLME | None] | None = None,
     ) -> dict[str, Any]:
         """Every feature column for the points (patient ``rows``, landmark ``days``); with
-        ``summaries=False`` all but the marker statistics (the caller computes them).
-        ``mixed``: the mixed-model fits to use instead of ``mixed_`` (same markers)."""
-        fits = self.mixed_ if mixed is None else mixed
+        ``summaries=False`` all but the marker statistics (the caller computes them)."""
+        fits = self.mixed_
         summaries = summaries and not mixed_only
         needed = [m for m in self.markers_ if summaries or m in fits]
         coder, timelines = timelines_from_arrays(
